@@ -1,0 +1,1 @@
+"""liqlevels Dagster code location: ingest → levels → checks → exports."""

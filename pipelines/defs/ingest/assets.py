@@ -1,0 +1,106 @@
+"""Raw ingest: one asset per raw table, each day replacing its (venue, symbol, day) slices."""
+
+
+import datetime as dt
+
+import dagster as dg
+import pandas as pd
+from dagster_duckdb import DuckDBResource
+
+from pipelines.defs.partitions import daily_partitions
+from pipelines.defs.resources import DUCKDB_POOL, FilesSourceResource, WatchlistResource, warehouse
+from pipelines.lib.normalize import SourceFormatError
+from pipelines.lib.progress import report
+from pipelines.lib.warehouse import Partition, replace_partition
+from pipelines.lib.watchlist import WatchlistError
+
+# Exchange calls fail transiently (429, 5xx, timeouts); a write that lost the DuckDB lock race
+# also succeeds on a later try. Reruns are idempotent, so retrying a whole step is safe.
+INGEST_RETRY = dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.FULL)
+
+DESCRIPTIONS = {
+    "klines": "OHLCV candles per venue and symbol (base volume; quote and taker-buy volume where the source has them).",
+    "open_interest": "Open interest per venue and symbol, in USD (and base units where reported).",
+    "funding": "Funding rates per venue and symbol (fraction per funding interval, e.g. 0.0001 = 1 bp).",
+    "liquidations": "Realized liquidation events; side is the liquidated position ('long', 'short', 'unknown').",
+}
+
+
+def partition_days(context: dg.AssetExecutionContext) -> list[dt.date]:
+    """The days of this run: one for a nightly run, many for a single-run backfill."""
+    return [dt.date.fromisoformat(key) for key in context.partition_keys]
+
+
+def _ingest(
+    context: dg.AssetExecutionContext,
+    table: str,
+    duckdb: DuckDBResource,
+    watchlist: WatchlistResource,
+    files_source: FilesSourceResource,
+) -> dg.MaterializeResult:
+    per_day: list[dict] = []
+    last_rows = pd.DataFrame()
+    listings = watchlist.selected()
+    with warehouse(duckdb) as con:
+        for day in partition_days(context):
+            written = rejected = 0
+            for spec, listing in listings:
+                loaded = files_source.load_day(table, listing.venue, spec.symbol, day)
+                if loaded is None:
+                    continue
+                batch, source = loaded
+                replace_partition(con, Partition(table, listing.venue, spec.symbol, day), batch.rows, batch.rejects, source)
+                written += len(batch.rows)
+                rejected += len(batch.rejects)
+                if len(batch.rows):
+                    last_rows = batch.rows
+            per_day.append({"day": day.isoformat(), "rows": written, "rejects": rejected})
+            report(context, f"{day} raw.{table}: {written} rows, {rejected} rejects")
+    total = sum(d["rows"] for d in per_day)
+    rejects = sum(d["rejects"] for d in per_day)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": dg.MetadataValue.int(total),
+            "dagster/table_name": dg.MetadataValue.text(f"raw.{table}"),
+            "rejects": dg.MetadataValue.int(rejects),
+            "rows_per_day": dg.MetadataValue.md(pd.DataFrame(per_day).to_markdown(index=False)),
+            "preview": dg.MetadataValue.md(last_rows.head(5).astype(str).to_markdown(index=False) if len(last_rows) else "_no rows_"),
+        }
+    )
+
+
+def _ingest_without_retry_on_bad_input(context, table, duckdb, watchlist, files_source) -> dg.MaterializeResult:
+    try:
+        return _ingest(context, table, duckdb, watchlist, files_source)
+    except (SourceFormatError, WatchlistError) as exc:
+        # Bad input stays bad on a retry: fail at once, with the error naming venue, file and field.
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
+
+
+def build_ingest_asset(table: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=table,
+        key_prefix=["raw"],
+        group_name="ingest",
+        kinds={"duckdb"},
+        description=DESCRIPTIONS[table],
+        partitions_def=daily_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=DUCKDB_POOL,
+        retry_policy=INGEST_RETRY,
+    )
+    def _asset(
+        context: dg.AssetExecutionContext,
+        duckdb: DuckDBResource,
+        watchlist: WatchlistResource,
+        files_source: FilesSourceResource,
+    ) -> dg.MaterializeResult:
+        return _ingest_without_retry_on_bad_input(context, table, duckdb, watchlist, files_source)
+
+    return _asset
+
+
+klines = build_ingest_asset("klines")
+open_interest = build_ingest_asset("open_interest")
+funding = build_ingest_asset("funding")
+liquidations = build_ingest_asset("liquidations")

@@ -1,0 +1,12 @@
+import dagster as dg
+
+# Everything, for the nightly partition: ingest, then (as they land) levels, checks and exports.
+nightly_job = dg.define_asset_job("nightly", selection=dg.AssetSelection.all(), description="Ingest, levels, checks and exports for one UTC day.")
+
+# 00:30 UTC every day, for the day that just ended (the last complete partition).
+nightly_schedule = dg.build_schedule_from_partitioned_job(
+    nightly_job,
+    hour_of_day=0,
+    minute_of_hour=30,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)

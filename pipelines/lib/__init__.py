@@ -1,0 +1,1 @@
+"""Non-Dagster helpers: paths, watchlist, warehouse I/O, normalization and data sources."""

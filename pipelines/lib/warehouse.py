@@ -1,0 +1,188 @@
+"""DuckDB warehouse: schema migrations and idempotent partition writes.
+
+All timestamps are stored as naive `TIMESTAMP` in UTC. Every write owned by a
+(table, venue, symbol, day) partition is delete-then-insert inside one transaction, so a
+rerun of a day leaves byte-identical tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+# Ordered migrations; each entry runs once, in one transaction, and bumps ops.schema_version.
+# Never edit a shipped migration: append a new one.
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (
+        1,
+        "raw tables, rejects",
+        [
+            "create schema if not exists raw",
+            "create schema if not exists levels",
+            "create schema if not exists ops",
+            """create table raw.klines (
+                venue varchar not null, symbol varchar not null, interval varchar not null,
+                ts timestamp not null,
+                open double not null, high double not null, low double not null, close double not null,
+                volume double not null, quote_volume double, taker_buy_volume double,
+                primary key (venue, symbol, interval, ts))""",
+            """create table raw.open_interest (
+                venue varchar not null, symbol varchar not null, interval varchar not null,
+                ts timestamp not null, oi_base double, oi_usd double not null,
+                primary key (venue, symbol, interval, ts))""",
+            """create table raw.funding (
+                venue varchar not null, symbol varchar not null, ts timestamp not null,
+                rate double not null,
+                primary key (venue, symbol, ts))""",
+            """create table raw.liquidations (
+                venue varchar not null, symbol varchar not null, ts timestamp not null,
+                side varchar not null, price double not null, qty_base double not null,
+                usd double not null, source varchar not null,
+                primary key (venue, symbol, ts, side, price, qty_base))""",
+            """create table ops.rejects (
+                table_name varchar not null, venue varchar not null, symbol varchar not null,
+                day date, source varchar not null, field varchar not null, reason varchar not null,
+                payload varchar not null)""",
+        ],
+    ),
+]
+
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+# Column order of each raw table (the order inserts use). Table names only ever come from here.
+RAW_COLUMNS: dict[str, list[str]] = {
+    "klines": ["venue", "symbol", "interval", "ts", "open", "high", "low", "close", "volume",
+               "quote_volume", "taker_buy_volume"],
+    "open_interest": ["venue", "symbol", "interval", "ts", "oi_base", "oi_usd"],
+    "funding": ["venue", "symbol", "ts", "rate"],
+    "liquidations": ["venue", "symbol", "ts", "side", "price", "qty_base", "usd", "source"],
+}
+REJECT_COLUMNS = ["table_name", "venue", "symbol", "day", "source", "field", "reason", "payload"]
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    con.execute("create schema if not exists ops")
+    con.execute(
+        "create table if not exists ops.schema_version (version integer primary key, "
+        "description varchar not null, applied_at timestamp not null)"
+    )
+    row = con.execute("select coalesce(max(version), 0) from ops.schema_version").fetchall()
+    return int(row[0][0])
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Bring the schema to `SCHEMA_VERSION`; a no-op when it is already there. Returns the version."""
+    version = current_version(con)
+    for number, description, statements in MIGRATIONS:
+        if number <= version:
+            continue
+        con.execute("begin transaction")
+        try:
+            for statement in statements:
+                con.execute(statement)
+            con.execute(
+                "insert into ops.schema_version values (?, ?, ?)",
+                [number, description, dt.datetime.now(dt.UTC).replace(tzinfo=None)],
+            )
+            con.execute("commit")
+        except Exception:
+            con.execute("rollback")
+            raise
+        version = number
+    return version
+
+
+def connect(path: str | Path) -> duckdb.DuckDBPyConnection:
+    """Open (creating if needed) the warehouse at `path` with the schema migrated."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path))
+    migrate(con)
+    return con
+
+
+@dataclass(frozen=True)
+class Partition:
+    """The slice of a raw table owned by one ingest of (venue, symbol, day)."""
+
+    table: str
+    venue: str
+    symbol: str
+    day: dt.date
+
+    @property
+    def start(self) -> dt.datetime:
+        return dt.datetime.combine(self.day, dt.time())
+
+    @property
+    def end(self) -> dt.datetime:
+        return self.start + dt.timedelta(days=1)
+
+
+def replace_partition(
+    con: duckdb.DuckDBPyConnection,
+    partition: Partition,
+    rows: pd.DataFrame,
+    rejects: pd.DataFrame | None = None,
+    source: str = "",
+) -> None:
+    """Replace one (table, venue, symbol, day) slice and its rejects in a single transaction.
+
+    `rows` must carry the table's columns (see `RAW_COLUMNS`) with naive-UTC `ts` inside the day.
+    Rejects of that day, plus rejects with no day (unparseable timestamps) from the same `source`,
+    are replaced too, so reruns do not pile up duplicate rejects.
+    """
+    columns = RAW_COLUMNS[partition.table]
+    stage = rows.loc[:, columns]
+    if len(stage) and (stage["ts"].min() < partition.start or stage["ts"].max() >= partition.end):
+        raise ValueError(f"rows for {partition} fall outside the day {partition.day}")
+    rejects = rejects if rejects is not None else pd.DataFrame(columns=REJECT_COLUMNS)
+    column_list = ", ".join(columns)
+    con.execute("begin transaction")
+    try:
+        con.execute(
+            f"delete from raw.{partition.table} where venue = ? and symbol = ? and ts >= ? and ts < ?",
+            [partition.venue, partition.symbol, partition.start, partition.end],
+        )
+        if len(stage):
+            con.register("stage_rows", stage)
+            con.execute(f"insert into raw.{partition.table} ({column_list}) select {column_list} from stage_rows")
+            con.unregister("stage_rows")
+        con.execute(
+            "delete from ops.rejects where table_name = ? and venue = ? and symbol = ? "
+            "and (day = ? or (day is null and source = ?))",
+            [partition.table, partition.venue, partition.symbol, partition.day, source],
+        )
+        if len(rejects):
+            con.register("stage_rejects", rejects.loc[:, REJECT_COLUMNS])
+            con.execute(f"insert into ops.rejects select {', '.join(REJECT_COLUMNS)} from stage_rejects")
+            con.unregister("stage_rejects")
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+
+
+def table_counts(con: duckdb.DuckDBPyConnection, tables: list[str]) -> dict[str, int]:
+    """Row counts of schema-qualified tables from a fixed list of our own names."""
+    counts = {}
+    for table in tables:
+        counts[table] = int(con.execute(f"select count(*) from {table}").fetchall()[0][0])
+    return counts
+
+
+def reject_payload(row: dict) -> str:
+    """A reject's raw payload as strict JSON: NaN/NaT become null, other non-JSON values strings."""
+    clean = {str(k): (None if _is_missing(v) else v) for k, v in row.items()}
+    return json.dumps(clean, default=str, sort_keys=True, allow_nan=False)
+
+
+def _is_missing(value) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # lists, dicts: not scalars, so not missing
+        return False

@@ -1,0 +1,120 @@
+"""The watchlist: canonical symbols and their instruments per venue, loaded from one TOML file."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+VENUES = ("binance", "bybit", "okx", "hyperliquid", "coinglass")
+SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{1,20}$")
+INSTRUMENT_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,40}$")
+
+
+class WatchlistError(ValueError):
+    """The watchlist file or a symbol name is invalid."""
+
+
+def validate_symbol(symbol: str) -> str:
+    """Return `symbol` if it is a canonical symbol name, else raise.
+
+    Symbols end up in file paths, SQL parameters and Pine source, so anything outside
+    `[A-Z0-9]{1,20}` is refused here rather than escaped later.
+    """
+    if not isinstance(symbol, str) or not SYMBOL_PATTERN.fullmatch(symbol):
+        raise WatchlistError(f"invalid symbol {symbol!r}: expected 1-20 characters A-Z or 0-9, e.g. 'BTC'")
+    return symbol
+
+
+def validate_venue(venue: str) -> str:
+    if venue not in VENUES:
+        raise WatchlistError(f"unknown venue {venue!r}: expected one of {', '.join(VENUES)}")
+    return venue
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One symbol's instrument on one venue."""
+
+    venue: str
+    instrument: str
+    contract_size: float
+
+
+@dataclass(frozen=True)
+class SymbolSpec:
+    symbol: str
+    name: str
+    tick_size: float
+    listings: dict[str, Listing] = field(default_factory=dict)
+
+    def listing(self, venue: str) -> Listing:
+        try:
+            return self.listings[venue]
+        except KeyError:
+            raise WatchlistError(f"symbol {self.symbol} is not listed on venue {venue!r} in the watchlist") from None
+
+
+@dataclass(frozen=True)
+class Watchlist:
+    symbols: dict[str, SymbolSpec]
+    source: str = "<memory>"
+
+    def get(self, symbol: str) -> SymbolSpec:
+        validate_symbol(symbol)
+        try:
+            return self.symbols[symbol]
+        except KeyError:
+            raise WatchlistError(f"symbol {symbol} is not in the watchlist {self.source}") from None
+
+    def select(self, symbols: list[str] | None) -> list[SymbolSpec]:
+        """The requested symbols (all when `symbols` is empty), in watchlist order."""
+        if not symbols:
+            return list(self.symbols.values())
+        return [self.get(s) for s in symbols]
+
+    def listings(self, symbols: list[str] | None = None) -> list[tuple[SymbolSpec, Listing]]:
+        return [(spec, listing) for spec in self.select(symbols) for listing in spec.listings.values()]
+
+
+def parse_watchlist(data: dict, source: str = "<memory>") -> Watchlist:
+    symbols: dict[str, SymbolSpec] = {}
+    for symbol, body in (data.get("symbols") or {}).items():
+        where = f"{source}: symbols.{symbol}"
+        try:
+            validate_symbol(symbol)
+        except WatchlistError as exc:
+            raise WatchlistError(f"{where}: {exc}") from None
+        listings: dict[str, Listing] = {}
+        for venue, vbody in (body.get("venues") or {}).items():
+            vwhere = f"{where}.venues.{venue}"
+            if venue not in VENUES:
+                raise WatchlistError(f"{vwhere}: unknown venue (expected one of {', '.join(VENUES)})")
+            instrument = vbody.get("instrument")
+            if not isinstance(instrument, str) or not INSTRUMENT_PATTERN.fullmatch(instrument):
+                raise WatchlistError(f"{vwhere}.instrument: invalid instrument id {instrument!r}")
+            contract_size = vbody.get("contract_size", 1.0)
+            if not isinstance(contract_size, (int, float)) or contract_size <= 0:
+                raise WatchlistError(f"{vwhere}.contract_size: must be a positive number, got {contract_size!r}")
+            listings[venue] = Listing(venue, instrument, float(contract_size))
+        if not listings:
+            raise WatchlistError(f"{where}: no venues listed")
+        tick_size = body.get("tick_size", 0.01)
+        if not isinstance(tick_size, (int, float)) or tick_size <= 0:
+            raise WatchlistError(f"{where}.tick_size: must be a positive number, got {tick_size!r}")
+        symbols[symbol] = SymbolSpec(symbol, str(body.get("name", symbol)), float(tick_size), listings)
+    if not symbols:
+        raise WatchlistError(f"{source}: no [symbols.*] tables")
+    return Watchlist(symbols, source)
+
+
+def load_watchlist(path: str | Path) -> Watchlist:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise WatchlistError(f"watchlist file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise WatchlistError(f"{path}: not valid TOML: {exc}") from None
+    return parse_watchlist(data, str(path))

@@ -1,0 +1,123 @@
+"""End-to-end ingest: real Dagster runs over the bundled files into a temporary DuckDB file."""
+
+import datetime as dt
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+
+from tests.conftest import A_DAY, BUNDLED_DATA
+from tests.pipelines.dagster_helpers import definitions, materialize_day
+
+TABLES = ["klines", "open_interest", "funding", "liquidations"]
+
+
+def _expected_rows(table: str, day: dt.date) -> int:
+    """Rows of `day` in the bundled files, counted straight from the Parquet files."""
+    lo = pd.Timestamp(day, tz="UTC")
+    total = 0
+    for path in (BUNDLED_DATA / table).glob("*/*.parquet"):
+        ts = pd.read_parquet(path, columns=["ts"])["ts"]
+        total += int(((ts >= lo) & (ts < lo + pd.Timedelta(days=1))).sum())
+    return total
+
+
+def _table(warehouse_file, table: str) -> pd.DataFrame:
+    with duckdb.connect(str(warehouse_file), read_only=True) as con:
+        return con.execute(f"select * from raw.{table} order by all").fetch_df()
+
+
+def test_one_day_fills_every_raw_table(warehouse_file):
+    result = materialize_day(warehouse_file, A_DAY)
+    assert result.success
+    for table in TABLES:
+        expected = _expected_rows(table, A_DAY)
+        assert expected > 0, f"bundled data has no {table} on {A_DAY}"
+        assert len(_table(warehouse_file, table)) == expected, table
+    metadata = {
+        m.asset_key.path[-1]: m.metadata for m in result.asset_materializations_for_node("raw__klines")
+    }["klines"]
+    assert metadata["dagster/row_count"].value == _expected_rows("klines", A_DAY)
+    assert "| venue" in metadata["preview"].value
+
+
+def test_okx_liquidations_are_usd_and_position_side(warehouse_file):
+    materialize_day(warehouse_file, A_DAY)
+    liq = _table(warehouse_file, "liquidations")
+    okx = liq[(liq.venue == "okx") & (liq.symbol == "BTC")]
+    assert set(okx.side) <= {"long", "short"} and len(okx) > 0
+    assert ((okx.usd - okx.qty_base * okx.price).abs() < 1e-6 * okx.usd).all()
+    # contracts of 0.01 BTC: a single liquidation of more than 50 BTC would be implausible
+    assert okx.qty_base.max() < 50
+
+
+def test_rerun_of_a_day_is_idempotent(warehouse_file):
+    materialize_day(warehouse_file, A_DAY)
+    first = {t: _table(warehouse_file, t) for t in TABLES}
+    materialize_day(warehouse_file, A_DAY)
+    for table in TABLES:
+        pd.testing.assert_frame_equal(_table(warehouse_file, table), first[table])
+
+
+def test_a_second_day_leaves_the_first_untouched(warehouse_file):
+    materialize_day(warehouse_file, A_DAY)
+    before = _table(warehouse_file, "klines")
+    materialize_day(warehouse_file, A_DAY + dt.timedelta(days=1))
+    after = _table(warehouse_file, "klines")
+    day_rows = after[after.ts < pd.Timestamp(A_DAY + dt.timedelta(days=1))]
+    pd.testing.assert_frame_equal(day_rows.reset_index(drop=True), before)
+
+
+def test_malformed_rows_land_in_rejects_once(warehouse_file, tmp_path):
+    root = tmp_path / "mydata"
+    (root / "klines" / "binance").mkdir(parents=True)
+    (root / "klines" / "binance" / "BTC.csv").write_text(
+        "ts,interval,open,high,low,close,volume\n"
+        "2026-03-04T00:00:00Z,1h,100,110,90,105,1\n"
+        "2026-03-04T01:00:00Z,1h,105,106,100,abc,1\n"  # string price
+        ",1h,105,106,100,101,1\n"  # missing timestamp
+        "2026-03-04T00:00:00Z,1h,100,110,90,105,1\n"  # duplicate row
+    )
+    (root / "open_interest" / "hyperliquid").mkdir(parents=True)
+    (root / "open_interest" / "hyperliquid" / "BTC.csv").write_text(
+        "ts,interval,oi_usd\n2026-03-04T00:00:00Z,1h,100\n2026-03-04T01:00:00Z,1h,-5\n"  # negative OI
+    )
+    for _ in range(2):
+        assert materialize_day(warehouse_file, A_DAY, data_root=root, symbols=["BTC"]).success
+    with duckdb.connect(str(warehouse_file), read_only=True) as con:
+        rejects = con.execute("select table_name, venue, field, reason, payload from ops.rejects order by all").fetch_df()
+        klines = con.execute("select count(*) from raw.klines").fetchall()[0][0]
+    assert klines == 1
+    assert sorted(zip(rejects.table_name, rejects.field)) == [
+        ("klines", "close"), ("klines", "interval+ts"), ("klines", "ts"), ("open_interest", "oi_usd"),
+    ]
+    assert rejects.payload.str.contains('"close": "abc"').any()
+
+
+def test_unreadable_file_fails_the_run_naming_venue_and_file(warehouse_file, tmp_path):
+    root = tmp_path / "mydata"
+    (root / "funding" / "okx").mkdir(parents=True)
+    (root / "funding" / "okx" / "BTC.csv").write_text("when,rate\n2026-03-04T00:00:00Z,0.0001\n")
+    with pytest.raises(Exception, match=r"okx files:funding/okx/BTC.csv: required field 'ts'"):
+        materialize_day(warehouse_file, A_DAY, data_root=root, symbols=["BTC"])
+
+
+def test_definitions_load_with_schedule_running():
+    repo = definitions()
+    keys = {key.to_user_string() for key in repo.resolve_asset_graph().get_all_asset_keys()}
+    assert {"raw/klines", "raw/open_interest", "raw/funding", "raw/liquidations"} <= keys
+    schedule = repo.resolve_schedule_def("nightly_schedule")
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert schedule.execution_timezone == "UTC"
+
+
+def test_schedule_tick_requests_yesterday():
+    repo = definitions()
+    schedule = repo.resolve_schedule_def("nightly_schedule")
+    tick = dt.datetime(2026, 3, 6, 0, 30, tzinfo=dt.UTC)
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick, repository_def=repo.get_repository_def())
+        requests = schedule.evaluate_tick(context).run_requests
+    assert [r.partition_key for r in requests] == ["2026-03-05"]
+    assert schedule.cron_schedule == "30 0 * * *"
