@@ -1,0 +1,1 @@
+"""Pure liquidation-level math (numpy/pandas only): margin formulas, level engines, views."""

@@ -9,6 +9,7 @@ import os
 import sys
 import time
 
+from pipelines import liq_price_cli
 from pipelines.lib.paths import dagster_home, exports_root, warehouse_path
 
 DEMO_START = dt.date(2025, 12, 7)
@@ -104,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--end", type=_date, default=DEMO_END, help=f"last UTC day, inclusive (default {DEMO_END})")
     demo.add_argument("--symbols", nargs="*", default=None, help="canonical symbols (default: the whole watchlist)")
     demo.set_defaults(func=cmd_demo)
+    liq_price_cli.add_parser(sub)
     return parser
 
 
