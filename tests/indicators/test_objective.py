@@ -1,0 +1,151 @@
+"""Objective engine: fast implementation == bar-by-bar reference, plus hand-checked small cases."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from indicators.objective import PRESETS, ObjectiveParams, compute_levels, preset
+from tests.indicators.objective_reference import reference_levels
+
+HL_BTC_TIERS = {10: (0.0125, 0.0), 25: (0.0125, 0.0)}  # Hyperliquid BTC tier 1 (max 40x)
+
+
+def synthetic_bars(n: int, seed: int, with_taker: bool = False, freq: str = "1h") -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    open_ = np.concatenate([[100.0], close[:-1]])
+    high = np.maximum(open_, close) * (1 + np.abs(rng.normal(0, 0.004, n)))
+    low = np.minimum(open_, close) * (1 - np.abs(rng.normal(0, 0.004, n)))
+    contracts = 1e6 + np.cumsum(rng.normal(0, 2e3, n) + rng.standard_t(3, n) * 1e3)
+    volume = rng.gamma(2.0, 1e3, n)
+    bars = pd.DataFrame({
+        "ts": pd.date_range("2026-01-01", periods=n, freq=freq).astype("datetime64[ns]"),
+        "open": open_, "high": high, "low": low, "close": close, "volume": volume,
+        "oi_usd": np.abs(contracts) * close,
+    })
+    if with_taker:
+        bars["taker_buy_volume"] = volume * rng.uniform(0.2, 0.8, n)
+    return bars
+
+
+def assert_same_levels(fast: pd.DataFrame, ref: pd.DataFrame) -> None:
+    assert len(fast) == len(ref)
+    exact = ["venue", "symbol", "side", "leverage", "created_ts", "size_class", "filled_ts", "expires_ts", "status", "liq_model"]
+    pd.testing.assert_frame_equal(fast[exact].astype(str).reset_index(drop=True), ref[exact].astype(str).reset_index(drop=True))
+    for column in ["base_price", "liq_price", "initial_notional_usd", "notional_usd"]:
+        np.testing.assert_array_equal(fast[column].to_numpy(float), ref[column].to_numpy(float), err_msg=column)
+
+
+params_strategy = st.builds(
+    ObjectiveParams,
+    source=st.sampled_from(["oi", "oi+volume", "oi+cvd", "volume", "cvd"]),
+    baseline_bars=st.integers(2, 40),
+    sensitivity=st.sampled_from([0.5, 1.0, 1.5]),
+    base=st.sampled_from(["close", "hl2", "ohlc4"]),
+    sides=st.sampled_from(["both", "bias"]),
+    liq_model=st.sampled_from(["exchange", "simple"]),
+    expiry_hours=st.sampled_from([5.0, 48.0, 720.0]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(params=params_strategy, seed=st.integers(0, 10_000), n=st.integers(1, 400), with_taker=st.booleans(),
+       venue=st.sampled_from(["hyperliquid", "binance", "all"]))
+def test_fast_equals_reference_on_random_series(params, seed, n, with_taker, venue):
+    bars = synthetic_bars(n, seed, with_taker)
+    tiers = HL_BTC_TIERS if venue == "hyperliquid" else None
+    fast = compute_levels(bars, params, venue=venue, symbol="BTC", tiers=tiers)
+    ref = reference_levels(bars, params, venue=venue, symbol="BTC", tiers=tiers)
+    assert_same_levels(fast, ref)
+
+
+def test_fast_equals_reference_with_as_of_cut():
+    bars = synthetic_bars(600, 7)
+    as_of = np.datetime64("2026-01-15T00:00", "ns")
+    fast = compute_levels(bars, PRESETS["default"], as_of_end=as_of)
+    assert_same_levels(fast, reference_levels(bars, PRESETS["default"], as_of_end=as_of))
+    assert fast["created_ts"].max() < pd.Timestamp(as_of)
+    assert (fast["filled_ts"].dropna() < pd.Timestamp(as_of)).all()
+
+
+def _tiny_bars(closes, lows=None, highs=None, oi=None):
+    n = len(closes)
+    closes = np.asarray(closes, float)
+    return pd.DataFrame({
+        "ts": pd.date_range("2026-01-01", periods=n, freq="1h").astype("datetime64[ns]"),
+        "open": closes, "high": closes if highs is None else highs, "low": closes if lows is None else lows,
+        "close": closes, "volume": 1.0, "oi_usd": oi,
+    })
+
+
+def test_hand_computed_event_levels_and_fill():
+    # Constant price 100; OI contracts 100 → 101 → 102 → 110 (ΔOI USD 100, 100, 800).
+    # Baseline SMA(|ΔOI|, 2) on bar 3 = (100 + 800)/2 = 450; 800/450 = 1.78 > 1.2 → one small event.
+    closes = [100.0, 100.0, 100.0, 100.0, 100.0, 100.0]
+    lows = [100.0, 100.0, 100.0, 100.0, 100.0, 95.0]   # bar 5 trades down to 95: fills the 25x long (96)
+    oi = np.array([100, 101, 102, 110, 110, 110.0]) * 100.0
+    params = ObjectiveParams(baseline_bars=2, leverages=(10, 25), liq_model="simple")
+    levels = compute_levels(_tiny_bars(closes, lows=lows, oi=oi), params, symbol="X")
+    assert list(zip(levels.side, levels.leverage, levels.liq_price.round(6))) == [
+        ("long", 10, 90.0), ("long", 25, 96.0), ("short", 10, 110.0), ("short", 25, 104.0)]
+    assert (levels.created_ts == pd.Timestamp("2026-01-01 03:00")).all()
+    assert list(levels.size_class) == ["small"] * 4
+    assert list(levels.initial_notional_usd) == [400.0] * 4  # 800 USD over two tiers
+    assert list(levels.status) == ["active", "filled", "active", "active"]
+    assert levels.filled_ts[1] == pd.Timestamp("2026-01-01 05:00")
+
+
+def test_falling_oi_shrinks_active_levels_pro_rata():
+    oi = np.array([100, 101, 102, 110, 55, 55.0]) * 100.0  # bar 4 closes half of all contracts
+    params = ObjectiveParams(baseline_bars=2, leverages=(10,), liq_model="simple")
+    levels = compute_levels(_tiny_bars([100.0] * 6, oi=oi), params)
+    assert list(levels.notional_usd) == [400.0, 400.0]  # 800 opened, then halved
+
+
+def test_price_move_alone_opens_nothing():
+    closes = np.array([100, 101, 150, 151, 149, 150.0])
+    contracts = np.full(6, 1000.0)
+    levels = compute_levels(_tiny_bars(closes, oi=contracts * closes), ObjectiveParams(baseline_bars=2))
+    assert levels.empty
+
+
+def test_leverage_not_allowed_on_the_venue_gets_no_level():
+    bars = synthetic_bars(300, 3)
+    levels = compute_levels(bars, PRESETS["default"], venue="hyperliquid", tiers=HL_BTC_TIERS)
+    assert set(levels.leverage) == {10, 25}
+
+
+def test_exchange_model_is_closer_than_rule_of_thumb():
+    bars = synthetic_bars(300, 5)
+    exchange = compute_levels(bars, PRESETS["default"], venue="hyperliquid", tiers=HL_BTC_TIERS)
+    simple = compute_levels(bars, preset("default", liq_model="simple"), venue="hyperliquid", tiers=HL_BTC_TIERS)
+    merged = exchange.merge(simple, on=["created_ts", "side", "leverage"], suffixes=("_x", "_s"))
+    gap_x = (merged.liq_price_x - merged.base_price_x).abs()
+    gap_s = (merged.liq_price_s - merged.base_price_s).abs()
+    assert len(merged) > 0 and (gap_x < gap_s).all()
+
+
+def test_sensitivity_reduces_levels():
+    bars = synthetic_bars(1000, 11)
+    counts = [len(compute_levels(bars, preset("default", sensitivity=s))) for s in (0.5, 1.0, 2.0)]
+    assert counts[0] > counts[1] > counts[2]
+
+
+def test_bias_opens_one_side_per_event():
+    bars = synthetic_bars(500, 13, with_taker=True)
+    levels = compute_levels(bars, preset("default", sides="bias"))
+    assert (levels.groupby("created_ts").side.nunique() == 1).all()
+
+
+def test_long_levels_below_base_short_above():
+    levels = compute_levels(synthetic_bars(500, 17), PRESETS["default"], venue="binance", tiers={10: (0.004, 0), 25: (0.004, 0), 50: (0.004, 0), 100: (0.004, 0)})
+    longs, shorts = levels[levels.side == "long"], levels[levels.side == "short"]
+    assert (longs.liq_price < longs.base_price).all() and (shorts.liq_price > shorts.base_price).all()
+
+
+@pytest.mark.parametrize("bad", [dict(source="price"), dict(base="open"), dict(sides="up"), dict(thresholds=(2, 1, 3)), dict(leverages=(1,))])
+def test_invalid_params_raise(bad):
+    with pytest.raises(ValueError):
+        ObjectiveParams(**bad)
