@@ -15,7 +15,31 @@ from pipelines.lib.paths import dagster_home, exports_root, warehouse_path
 DEMO_START = dt.date(2025, 12, 7)
 DEMO_END = dt.date(2026, 3, 5)
 
-RAW_TABLES = ["raw.klines", "raw.open_interest", "raw.funding", "raw.liquidations", "ops.rejects"]
+SUMMARY_TABLES = ["raw.klines", "raw.open_interest", "raw.funding", "raw.liquidations", "ops.rejects", "levels.objective"]
+
+def nearest_levels(con, as_of: dt.date) -> list[tuple]:
+    """Per symbol: last close, and the nearest active long level below / short level above it
+    (default preset, all venues), with their USD."""
+    return con.execute(
+        """
+        with closes as (
+            select symbol, arg_max(close, ts) as close from raw.klines
+            where ts < ?::date + interval 1 day group by symbol
+        ), active as (
+            select o.symbol, o.side, o.leverage, o.liq_price, o.notional_usd, c.close from levels.objective o
+            join closes c using (symbol)
+            where o.as_of = ? and o.status = 'active' and o.preset = 'default' and o.venue = 'all'
+        )
+        select c.symbol, c.close,
+               (select max_by(liq_price, liq_price) from active a where a.symbol = c.symbol and side = 'long' and liq_price < c.close),
+               (select max_by(notional_usd, liq_price) from active a where a.symbol = c.symbol and side = 'long' and liq_price < c.close),
+               (select min_by(liq_price, liq_price) from active a where a.symbol = c.symbol and side = 'short' and liq_price > c.close),
+               (select min_by(notional_usd, liq_price) from active a where a.symbol = c.symbol and side = 'short' and liq_price > c.close),
+               (select count(*) from active a where a.symbol = c.symbol)
+        from closes c order by c.symbol
+        """,
+        [as_of, as_of],
+    ).fetchall()
 
 
 def load_definitions():
@@ -74,12 +98,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     result = run_days(args.start, args.end, args.symbols, log_level="ERROR")
     elapsed = time.monotonic() - began
     with connect(warehouse_path()) as con:
-        counts = table_counts(con, RAW_TABLES)
+        counts = table_counts(con, SUMMARY_TABLES)
+        nearest = nearest_levels(con, args.end)
     print()
     print(f"Run {'succeeded' if result.success else 'FAILED'} in {elapsed:.1f} s (run id {result.run_id}).")
     print("Rows per table:")
     for table, n in counts.items():
         print(f"  {table:<22} {n:>10,}")
+    print(f"Objective levels nearest the last close on {args.end} (default preset, all venues):")
+    print(f"  {'symbol':<7}{'close':>12}  {'long liq below':>16} {'USD':>10}  {'short liq above':>16} {'USD':>10}  active")
+    for symbol, close, long_px, long_usd, short_px, short_usd, active in nearest:
+        print(f"  {symbol:<7}{close:>12,.2f}  {_fmt(long_px):>16} {_usd(long_usd):>10}  {_fmt(short_px):>16} {_usd(short_usd):>10}  {active}")
     print(f"DuckDB warehouse: {warehouse_path()}")
     print(f"Exports:          {exports_root()}")
     print("Open the UI:      make dev   (then http://localhost:3000)")
@@ -88,6 +117,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
             if event.is_failure:
                 print(f"  failure: {event.message}", file=sys.stderr)
     return 0 if result.success else 1
+
+
+def _fmt(price) -> str:
+    return "-" if price is None else f"{price:,.2f}"
+
+
+def _usd(value) -> str:
+    return "-" if value is None else f"{value / 1e6:,.1f}M"
 
 
 def _date(text: str) -> dt.date:

@@ -52,6 +52,24 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     ),
 ]
 
+MIGRATIONS.append(
+    (
+        2,
+        "objective levels",
+        [
+            """create table levels.objective (
+                as_of date not null, level_id varchar not null, preset varchar not null,
+                venue varchar not null, symbol varchar not null, side varchar not null,
+                leverage integer not null, created_ts timestamp not null,
+                base_price double not null, liq_price double not null,
+                initial_notional_usd double not null, notional_usd double not null,
+                size_class varchar not null, filled_ts timestamp, expires_ts timestamp not null,
+                status varchar not null, liq_model varchar not null,
+                primary key (as_of, level_id))""",
+        ],
+    )
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 # Column order of each raw table (the order inserts use). Table names only ever come from here.
@@ -62,6 +80,7 @@ RAW_COLUMNS: dict[str, list[str]] = {
     "funding": ["venue", "symbol", "ts", "rate"],
     "liquidations": ["venue", "symbol", "ts", "side", "price", "qty_base", "usd", "source"],
 }
+LEVEL_TABLES = ("levels.objective",)
 REJECT_COLUMNS = ["table_name", "venue", "symbol", "day", "source", "field", "reason", "payload"]
 
 
@@ -161,6 +180,24 @@ def replace_partition(
             con.register("stage_rejects", rejects.loc[:, REJECT_COLUMNS])
             con.execute(f"insert into ops.rejects select {', '.join(REJECT_COLUMNS)} from stage_rejects")
             con.unregister("stage_rejects")
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+
+
+def replace_as_of(con: duckdb.DuckDBPyConnection, table: str, as_of: dt.date, symbol: str, rows: pd.DataFrame) -> None:
+    """Replace the rows of one (as_of day, symbol) in a `levels.*` table, in one transaction."""
+    if table not in LEVEL_TABLES:
+        raise ValueError(f"unknown level table {table!r}")
+    columns = ", ".join(rows.columns)
+    con.execute("begin transaction")
+    try:
+        con.execute(f"delete from {table} where as_of = ? and symbol = ?", [as_of, symbol])
+        if len(rows):
+            con.register("stage_levels", rows)
+            con.execute(f"insert into {table} ({columns}) select {columns} from stage_levels")
+            con.unregister("stage_levels")
         con.execute("commit")
     except Exception:
         con.execute("rollback")
