@@ -18,14 +18,15 @@ def test_schema_is_created_with_version(warehouse_file):
         versions = con.execute("select version from ops.schema_version").fetchall()
     assert {"raw", "levels", "ops"} <= schemas
     assert {"raw.klines", "raw.open_interest", "raw.funding", "raw.liquidations", "ops.rejects"} <= tables
-    assert versions == [(warehouse.SCHEMA_VERSION,)]
+    assert versions == [(number,) for number, _, _ in warehouse.MIGRATIONS]
+    assert "levels.objective" in tables
 
 
 def test_migrate_twice_is_a_noop(warehouse_file):
     with connect(warehouse_file) as con:
         con.execute("insert into raw.funding values ('okx', 'BTC', '2026-01-01 00:00:00', 0.0001)")
         assert migrate(con) == warehouse.SCHEMA_VERSION
-        assert con.execute("select count(*) from ops.schema_version").fetchall() == [(1,)]
+        assert con.execute("select count(*) from ops.schema_version").fetchall() == [(len(warehouse.MIGRATIONS),)]
         assert con.execute("select count(*) from raw.funding").fetchall() == [(1,)]
 
 
@@ -41,7 +42,7 @@ def test_new_migration_applies_once_and_keeps_data(warehouse_file, monkeypatch):
         versions = [r[0] for r in con.execute("select version from ops.schema_version order by 1").fetchall()]
     assert "note" in columns
     assert rows == [("okx", 0.0001)]
-    assert versions == [1, extra[0]]
+    assert versions == list(range(1, extra[0] + 1))
 
 
 def test_failed_migration_rolls_back(warehouse_file, monkeypatch):
