@@ -15,7 +15,8 @@ from pipelines.lib.paths import dagster_home, exports_root, warehouse_path
 DEMO_START = dt.date(2025, 12, 7)
 DEMO_END = dt.date(2026, 3, 5)
 
-SUMMARY_TABLES = ["raw.klines", "raw.open_interest", "raw.funding", "raw.liquidations", "ops.rejects", "levels.objective"]
+SUMMARY_TABLES = ["raw.klines", "raw.open_interest", "raw.funding", "raw.liquidations", "levels.objective",
+                  "ops.rejects", "ops.validation_results", "ops.quarantine"]
 
 def nearest_levels(con, as_of: dt.date) -> list[tuple]:
     """Per symbol: last close, and the nearest active long level below / short level above it
@@ -84,6 +85,7 @@ class ProgressHandler(logging.StreamHandler):
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from pipelines.lib.report import day_outcomes, validation_report
     from pipelines.lib.warehouse import connect, table_counts
 
     handler = ProgressHandler(sys.stdout)
@@ -100,11 +102,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with connect(warehouse_path()) as con:
         counts = table_counts(con, SUMMARY_TABLES)
         nearest = nearest_levels(con, args.end)
+        outcomes = day_outcomes(con, args.start, args.end)
+        report_path = write_text_atomic(exports_root() / "validation_report.md", validation_report(con, args.start, args.end))
     print()
     print(f"Run {'succeeded' if result.success else 'FAILED'} in {elapsed:.1f} s (run id {result.run_id}).")
     print("Rows per table:")
     for table, n in counts.items():
         print(f"  {table:<22} {n:>10,}")
+    print_check_summary(outcomes, report_path)
     print(f"Objective levels nearest the last close on {args.end} (default preset, all venues):")
     print(f"  {'symbol':<7}{'close':>12}  {'long liq below':>16} {'USD':>10}  {'short liq above':>16} {'USD':>10}  active")
     for symbol, close, long_px, long_usd, short_px, short_usd, active in nearest:
@@ -117,6 +122,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
             if event.is_failure:
                 print(f"  failure: {event.message}", file=sys.stderr)
     return 0 if result.success else 1
+
+
+def print_check_summary(outcomes, report_path) -> None:
+    """Checks per day: one line per day that failed something, a count for the clean ones."""
+    clean = outcomes[(outcomes["blocking_failures"] == 0) & (outcomes["warnings"] == 0)]
+    print(f"Checks (Great Expectations): {len(outcomes)} days validated, {len(clean)} clean")
+    for row in outcomes[(outcomes["blocking_failures"] > 0) | (outcomes["warnings"] > 0)].itertuples():
+        verdict = "BLOCKED" if row.blocking_failures else "warning"
+        print(f"  {row.day:%Y-%m-%d} {verdict}: {row.failed}")
+    print(f"  report: {report_path}")
+
+
+def write_text_atomic(path, text: str):
+    """Write via a temporary file and rename, so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
 
 
 def _fmt(price) -> str:

@@ -70,6 +70,23 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        3,
+        "validation results and quarantine",
+        [
+            """create table ops.validation_results (
+                table_name varchar not null, day date not null, expectation varchar not null,
+                column_name varchar, blocking boolean not null, success boolean not null,
+                unexpected_count bigint not null, sample varchar,
+                primary key (table_name, day, expectation))""",
+            """create table ops.quarantine (
+                table_name varchar not null, day date not null, expectation varchar not null,
+                row_payload varchar not null)""",
+        ],
+    )
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 # Column order of each raw table (the order inserts use). Table names only ever come from here.
@@ -198,6 +215,24 @@ def replace_as_of(con: duckdb.DuckDBPyConnection, table: str, as_of: dt.date, sy
             con.register("stage_levels", rows)
             con.execute(f"insert into {table} ({columns}) select {columns} from stage_levels")
             con.unregister("stage_levels")
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+
+
+def replace_validation(con: duckdb.DuckDBPyConnection, table: str, day: dt.date, results: pd.DataFrame,
+                       quarantine: pd.DataFrame) -> None:
+    """Replace one (table, day)'s validation results and quarantined rows in one transaction."""
+    con.execute("begin transaction")
+    try:
+        con.execute("delete from ops.validation_results where table_name = ? and day = ?", [table, day])
+        con.execute("delete from ops.quarantine where table_name = ? and day = ?", [table, day])
+        for target, frame in (("ops.validation_results", results), ("ops.quarantine", quarantine)):
+            if len(frame):
+                con.register("stage_validation", frame)
+                con.execute(f"insert into {target} ({', '.join(frame.columns)}) select {', '.join(frame.columns)} from stage_validation")
+                con.unregister("stage_validation")
         con.execute("commit")
     except Exception:
         con.execute("rollback")

@@ -4,6 +4,7 @@ import datetime as dt
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster_duckdb import DuckDBResource
 
 from pipelines.defs.resources import FilesSourceResource, WatchlistResource
@@ -23,16 +24,33 @@ def resources(warehouse_file: Path, data_root: Path = BUNDLED_DATA, symbols: lis
     }
 
 
-def assets_in_group(*groups: str) -> list[dg.AssetsDefinition]:
+def assets_in_group(*groups: str) -> list:
+    """The assets of `groups` plus the asset checks that target them."""
     repo = definitions()
-    return [a for a in repo.assets if isinstance(a, dg.AssetsDefinition) and a.group_names_by_key
-            and set(a.group_names_by_key.values()) & set(groups)]
+    assets = [a for a in repo.assets if isinstance(a, dg.AssetsDefinition) and a.group_names_by_key
+              and set(a.group_names_by_key.values()) & set(groups)]
+    keys = {k for a in assets for k in a.keys}
+    checks = [c for c in (repo.asset_checks or []) if {k.asset_key for k in c.check_keys} & keys]
+    return assets + checks
 
 
-def materialize_day(warehouse_file: Path, day: dt.date, groups=("ingest",), **kwargs) -> dg.ExecuteInProcessResult:
+def run_range(warehouse_file: Path, groups, start: dt.date, end: dt.date, symbols=("BTC",), data_root: Path = BUNDLED_DATA,
+              raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+    """One single-run backfill of the assets (and their checks) in `groups` over [start, end]."""
+    return dg.materialize(
+        assets_in_group(*groups),
+        resources=resources(warehouse_file, data_root=data_root, symbols=list(symbols)),
+        instance=dg.DagsterInstance.ephemeral(),
+        tags={ASSET_PARTITION_RANGE_START_TAG: start.isoformat(), ASSET_PARTITION_RANGE_END_TAG: end.isoformat()},
+        raise_on_error=raise_on_error,
+    )
+
+
+def materialize_day(warehouse_file: Path, day: dt.date, groups=("ingest",), raise_on_error: bool = True, **kwargs) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         assets_in_group(*groups),
         resources=resources(warehouse_file, **kwargs),
         partition_key=day.isoformat(),
         instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=raise_on_error,
     )

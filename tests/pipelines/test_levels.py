@@ -2,40 +2,28 @@
 independently on the bundled files (full history, no warehouse)."""
 
 import datetime as dt
+import shutil
 
 import dagster as dg
 import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from indicators.objective import PRESETS, compute_levels
-from pipelines.defs.levels.assets import levels_as_of, margin_tiers
+from pipelines.defs.levels.assets import levels_as_of
+from pipelines.lib.margin import margin_tiers
 from tests.conftest import BUNDLED_DATA
-from tests.pipelines.dagster_helpers import assets_in_group, resources
+from tests.pipelines.dagster_helpers import run_range
 
 DAY = dt.date(2026, 3, 5)
 PREVIOUS = DAY - dt.timedelta(days=1)
 
 
-def run_range(warehouse_file, groups, start: dt.date, end: dt.date, symbols=("BTC",)) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        assets_in_group(*groups),
-        resources=resources(warehouse_file, symbols=list(symbols)),
-        instance=dg.DagsterInstance.ephemeral(),
-        tags={ASSET_PARTITION_RANGE_START_TAG: start.isoformat(), ASSET_PARTITION_RANGE_END_TAG: end.isoformat()},
-    )
-
-
 @pytest.fixture(scope="module")
-def filled_warehouse(tmp_path_factory):
-    path = tmp_path_factory.mktemp("levels") / "warehouse.duckdb"
-    # 30-day expiry + 62 h of baseline warm-up before the first level day
-    assert run_range(path, ("ingest",), PREVIOUS - dt.timedelta(days=34), DAY).success
-    result = run_range(path, ("levels",), PREVIOUS, DAY)
-    assert result.success
-    return path, result
+def filled_warehouse(bundled_warehouse):
+    path, _, levels = bundled_warehouse
+    return path, levels
 
 
 def read_levels(path, day: dt.date) -> pd.DataFrame:
@@ -100,7 +88,8 @@ def test_metadata_has_counts_strongest_and_chart(filled_warehouse):
 
 
 def test_rerun_of_a_level_day_is_idempotent(filled_warehouse, tmp_path):
-    path, _ = filled_warehouse
+    path = tmp_path / "copy.duckdb"
+    shutil.copy(filled_warehouse[0], path)
     before = read_levels(path, DAY)
     assert run_range(path, ("levels",), DAY, DAY).success
     pd.testing.assert_frame_equal(read_levels(path, DAY), before)

@@ -8,36 +8,20 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from indicators.objective import PRESETS, ObjectiveParams, compute_levels
-from indicators.tiers import brackets, tier_for_leverage
 from pipelines.defs.ingest.assets import partition_days
 from pipelines.defs.partitions import daily_partitions
 from pipelines.defs.resources import DUCKDB_POOL, WatchlistResource, warehouse
 from pipelines.lib.charts import levels_chart, markdown_image
+from pipelines.lib.margin import ALL_VENUES, margin_tiers
 from pipelines.lib.market import INTERVAL_SECONDS, bars_with_oi, bars_with_total_oi, load_klines, load_open_interest, price_venue
 from pipelines.lib.progress import report
 from pipelines.lib.warehouse import replace_as_of
 
 INTERVAL = "1h"
-ALL_VENUES = "all"
-# Venue whose margin tiers price the cross-venue aggregate: the largest perpetual venue.
-AGGREGATE_TIER_VENUE = "binance"
 
 OBJECTIVE_COLUMNS = ["as_of", "level_id", "preset", "venue", "symbol", "side", "leverage", "created_ts", "base_price",
                      "liq_price", "initial_notional_usd", "notional_usd", "size_class", "filled_ts", "expires_ts",
                      "status", "liq_model"]
-
-
-def margin_tiers(venue: str, symbol: str, day: dt.date, params: ObjectiveParams) -> dict[int, tuple[float, float]] | None:
-    """Leverage → (mmr, maintenance amount) for a position of the assumed size; None without a table."""
-    table = brackets(AGGREGATE_TIER_VENUE if venue == ALL_VENUES else venue, symbol, day)
-    if not table:
-        return None
-    tiers = {}
-    for leverage in params.leverages:
-        tier = tier_for_leverage(table, leverage, params.position_notional_usd)
-        if tier is not None:
-            tiers[leverage] = (float(tier["mmr"]), float(tier["maintenance_amount"]))
-    return tiers
 
 
 def levels_as_of(levels: pd.DataFrame, day: dt.date) -> pd.DataFrame:

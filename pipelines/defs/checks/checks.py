@@ -1,0 +1,125 @@
+"""Great Expectations suites as Dagster asset checks, one per table, with quarantine.
+
+Each check validates every day of its run, stores the per-day outcome of every expectation in
+`ops.validation_results` and copies the rows that fail a row-level expectation to
+`ops.quarantine`. A failed blocking expectation gives the check ERROR severity, which stops the
+downstream assets (levels, exports) of that run; other failures are warnings.
+"""
+
+import datetime as dt
+import json
+
+import dagster as dg
+import pandas as pd
+from dagster_duckdb import DuckDBResource
+
+from indicators.objective import PRESETS
+from pipelines.defs.partitions import daily_partitions
+from pipelines.defs.resources import DUCKDB_POOL, warehouse
+from pipelines.lib.margin import liq_price_mismatch
+from pipelines.lib.progress import report
+from pipelines.lib.validation import RAW_SUITES, Outcome, Rule, objective_suite, validate
+from pipelines.lib.warehouse import reject_payload, replace_validation
+
+ALL_LEVERAGES = sorted({L for params in PRESETS.values() for L in params.leverages})
+
+# table -> (asset key, SQL giving the table's rows of [start, end) with partition_day, ts_day)
+CHECKED: dict[str, tuple[list[str], str]] = {
+    **{
+        table: (table.split("."), f"select *, cast(ts as date) as partition_day, cast(ts as date) as ts_day "
+                                  f"from {table} where ts >= ? and ts < ? order by all")
+        for table in RAW_SUITES
+    },
+    "levels.objective": (["levels", "objective"], "select *, as_of as partition_day, cast(as_of + 1 as timestamp) as as_of_end "
+                                                  "from levels.objective where as_of >= ? and as_of < ? order by level_id"),
+}
+
+
+def suite_for(table: str) -> list[Rule]:
+    if table == "levels.objective":
+        return objective_suite(ALL_LEVERAGES, liq_price_mismatch)
+    return RAW_SUITES[table]
+
+
+def per_day_records(table: str, frame: pd.DataFrame, outcomes: list[Outcome], days: list[dt.date]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split whole-range outcomes into (validation rows, quarantine rows) per partition day."""
+    day_of_row = pd.to_datetime(frame["partition_day"]).dt.date.to_numpy() if len(frame) else []
+    results, quarantine = [], []
+    payload_columns = [c for c in frame.columns if c not in ("partition_day", "ts_day", "as_of_end")]
+    for outcome in outcomes:
+        failing_by_day: dict[dt.date, list[int]] = {}
+        for i in outcome.failing_index:
+            failing_by_day.setdefault(day_of_row[i], []).append(i)
+        for day in days:
+            failing = failing_by_day.get(day, [])
+            results.append({
+                "table_name": table, "day": day, "expectation": outcome.rule.name, "column_name": outcome.rule.column,
+                "blocking": outcome.rule.blocking, "success": not failing, "unexpected_count": len(failing),
+                "sample": json.dumps([str(frame.iloc[i][outcome.rule.column.split(",")[0]]) for i in failing[:5]]) if failing and outcome.rule.column else None,
+            })
+            if outcome.rule.row_level:
+                quarantine += [{"table_name": table, "day": day, "expectation": outcome.rule.name,
+                                "row_payload": reject_payload(frame.iloc[i][payload_columns].to_dict())} for i in failing]
+    if not outcomes:  # table without rows in the range: nothing to validate, still recorded
+        results = []
+    return pd.DataFrame(results), pd.DataFrame(quarantine, columns=["table_name", "day", "expectation", "row_payload"])
+
+
+def check_metadata(results: pd.DataFrame, quarantined: int, rows: int) -> dict:
+    failed = results[~results["success"]] if len(results) else results
+    summary = (
+        failed.groupby(["expectation", "column_name", "blocking"], dropna=False)
+        .agg(days_failed=("day", "nunique"), unexpected=("unexpected_count", "sum"), first_day=("day", "min"), sample=("sample", "first"))
+        .reset_index()
+    ) if len(failed) else pd.DataFrame()
+    return {
+        "rows_validated": dg.MetadataValue.int(rows),
+        "expectations": dg.MetadataValue.int(int(results["expectation"].nunique()) if len(results) else 0),
+        "failed_expectations": dg.MetadataValue.md(summary.astype(str).to_markdown(index=False) if len(summary) else "_every expectation passed_"),
+        "failed_days": dg.MetadataValue.text(", ".join(sorted({str(d) for d in failed["day"]})) if len(failed) else "none"),
+        "blocking_failures": dg.MetadataValue.int(int((~failed["success"] & failed["blocking"]).sum()) if len(failed) else 0),
+        "quarantined_rows": dg.MetadataValue.int(quarantined),
+        "quarantine_query": dg.MetadataValue.text("select * from ops.quarantine where table_name = '<table>' and day = '<day>'"),
+    }
+
+
+def build_check(table: str) -> dg.AssetChecksDefinition:
+    asset_path, query = CHECKED[table]
+
+    @dg.asset_check(
+        asset=dg.AssetKey(asset_path),
+        name="suite",
+        description=f"Great Expectations suite of {table} (pipelines/lib/validation.py); blocking rules stop the exports.",
+        blocking=True,
+        partitions_def=daily_partitions,
+        pool=DUCKDB_POOL,
+    )
+    def _check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
+        days = [dt.date.fromisoformat(k) for k in context.partition_keys]
+        with warehouse(duckdb) as con:
+            is_level_table = table.startswith("levels.")
+            start, end = min(days), max(days) + dt.timedelta(days=1)
+            frame = con.execute(query, [start, end] if is_level_table else [dt.datetime.combine(start, dt.time()), dt.datetime.combine(end, dt.time())]).fetch_df()
+            outcomes = validate(frame, suite_for(table))
+            results, quarantine = per_day_records(table, frame, outcomes, days)
+            for day in days:
+                day_results = results[results["day"] == day] if len(results) else results
+                replace_validation(con, table, day, day_results, quarantine[quarantine["day"] == day])
+        failed = results[~results["success"]] if len(results) else results
+        blocking = bool(len(failed) and failed["blocking"].any())
+        report(context, f"{table} checks: {len(days)} days, {len(frame)} rows, "
+                        f"{failed['day'].nunique() if len(failed) else 0} days with failures ({'blocking' if blocking else 'warnings only' if len(failed) else 'none'})")
+        return dg.AssetCheckResult(
+            passed=not len(failed),
+            severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN,
+            metadata=check_metadata(results, len(quarantine), len(frame)),
+        )
+
+    return _check
+
+
+klines_suite = build_check("raw.klines")
+open_interest_suite = build_check("raw.open_interest")
+funding_suite = build_check("raw.funding")
+liquidations_suite = build_check("raw.liquidations")
+objective_suite_check = build_check("levels.objective")

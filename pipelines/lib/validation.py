@@ -1,0 +1,201 @@
+"""Data-quality suites, one per table, run with Great Expectations (plus a few pandas rules GX
+has no expectation for). Plain Python, no Dagster: the asset checks in `defs/checks` call it.
+
+A rule is *blocking* when a failure makes the day's exports wrong (a crossed candle, a long level
+above its price, a duplicate key); other rules (a gap in the candles, a short day) only warn.
+Rows failing a row-level rule are returned so the caller can quarantine them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from pipelines.lib.market import INTERVAL_SECONDS
+from pipelines.lib.normalize import LIQUIDATION_SIDES
+
+FUNDING_BAND = 0.05  # |rate| per funding interval; venues cap far lower (Binance ±3 % on alts)
+MAX_GAP_BARS = 3  # more missing candles in a row than this is reported
+MIN_DAY_COVERAGE = 0.8  # a day with fewer than 80 % of its expected candles is reported
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One expectation: a GX expectation class with its arguments, or a pandas function."""
+
+    name: str  # how it reads in the UI and the report, e.g. "high >= open"
+    expectation: str | None = None  # GX class name in great_expectations.expectations
+    kwargs: dict = field(default_factory=dict)
+    custom: Callable[[pd.DataFrame], pd.Series] | None = None  # True = row fails
+    where: tuple[str, str] | None = None  # only rows whose column equals the value
+    column: str | None = None
+    blocking: bool = True
+    row_level: bool = True  # failing rows can be quarantined
+
+
+@dataclass
+class Outcome:
+    rule: Rule
+    success: bool
+    unexpected_count: int
+    sample: list
+    failing_index: list[int]
+
+
+def _not_null(*columns: str) -> list[Rule]:
+    return [Rule(f"{c} is not null", "ExpectColumnValuesToNotBeNull", {"column": c}, column=c) for c in columns]
+
+
+def _positive(*columns: str) -> list[Rule]:
+    return [Rule(f"{c} > 0", "ExpectColumnValuesToBeBetween", {"column": c, "min_value": 0, "strict_min": True}, column=c)
+            for c in columns]
+
+
+def _non_negative(*columns: str) -> list[Rule]:
+    return [Rule(f"{c} >= 0", "ExpectColumnValuesToBeBetween", {"column": c, "min_value": 0}, column=c) for c in columns]
+
+
+def _at_least(a: str, b: str, **kwargs) -> Rule:
+    return Rule(f"{a} >= {b}", "ExpectColumnPairValuesAToBeGreaterThanB",
+                {"column_A": a, "column_B": b, "or_equal": True, **kwargs}, column=f"{a},{b}")
+
+
+def _unique(*columns: str) -> Rule:
+    return Rule(f"unique ({', '.join(columns)})", "ExpectCompoundColumnsToBeUnique", {"column_list": list(columns)},
+                column=",".join(columns))
+
+
+IN_PARTITION_DAY = Rule("ts inside the partition day", "ExpectColumnPairValuesToBeEqual",
+                        {"column_A": "ts_day", "column_B": "partition_day"}, column="ts")
+
+
+def _gaps(frame: pd.DataFrame) -> pd.Series:
+    """Rows that follow more than MAX_GAP_BARS missing candles of their (venue, symbol, interval)."""
+    ordered = frame.sort_values(["venue", "symbol", "interval", "ts"])
+    step = ordered["interval"].map(INTERVAL_SECONDS).astype(float)
+    gap = ordered.groupby(["venue", "symbol", "interval"])["ts"].diff().dt.total_seconds() / step - 1
+    return (gap > MAX_GAP_BARS).reindex(frame.index, fill_value=False)
+
+
+def _short_days(frame: pd.DataFrame) -> pd.Series:
+    """Rows of (venue, symbol, interval, day) groups holding fewer candles than the day should."""
+    expected = 86_400 / frame["interval"].map(INTERVAL_SECONDS).astype(float)
+    counts = frame.groupby(["venue", "symbol", "interval", "partition_day"])["ts"].transform("count")
+    return counts < MIN_DAY_COVERAGE * expected
+
+
+RAW_SUITES: dict[str, list[Rule]] = {
+    "raw.klines": [
+        *_not_null("venue", "symbol", "interval", "ts", "open", "high", "low", "close", "volume"),
+        _unique("venue", "symbol", "interval", "ts"),
+        IN_PARTITION_DAY,
+        *_positive("open", "high", "low", "close"),
+        *_non_negative("volume"),
+        # high >= max(open, close) >= min(open, close) >= low
+        _at_least("high", "open"), _at_least("high", "close"), _at_least("open", "low"), _at_least("close", "low"),
+        Rule(f"no gap of more than {MAX_GAP_BARS} candles", custom=_gaps, column="ts", blocking=False, row_level=False),
+        Rule(f"at least {MIN_DAY_COVERAGE:.0%} of the day's candles", custom=_short_days, column="ts", blocking=False, row_level=False),
+    ],
+    "raw.open_interest": [
+        *_not_null("venue", "symbol", "interval", "ts", "oi_usd"),
+        _unique("venue", "symbol", "interval", "ts"),
+        IN_PARTITION_DAY,
+        *_non_negative("oi_usd", "oi_base"),
+    ],
+    "raw.funding": [
+        *_not_null("venue", "symbol", "ts", "rate"),
+        _unique("venue", "symbol", "ts"),
+        IN_PARTITION_DAY,
+        Rule(f"|rate| <= {FUNDING_BAND}", "ExpectColumnValuesToBeBetween",
+             {"column": "rate", "min_value": -FUNDING_BAND, "max_value": FUNDING_BAND}, column="rate", blocking=False),
+    ],
+    "raw.liquidations": [
+        *_not_null("venue", "symbol", "ts", "side", "price", "qty_base", "usd"),
+        _unique("venue", "symbol", "ts", "side", "price", "qty_base"),
+        IN_PARTITION_DAY,
+        Rule("side in (long, short, unknown)", "ExpectColumnValuesToBeInSet",
+             {"column": "side", "value_set": list(LIQUIDATION_SIDES)}, column="side"),
+        *_positive("price", "qty_base", "usd"),
+    ],
+}
+
+
+def objective_suite(leverages: list[int], liq_price_check: Callable[[pd.DataFrame], pd.Series]) -> list[Rule]:
+    return [
+        *_not_null("as_of", "level_id", "preset", "venue", "symbol", "side", "leverage", "created_ts", "liq_price", "notional_usd"),
+        _unique("as_of", "level_id"),
+        Rule("created before the end of the as-of day", "ExpectColumnPairValuesAToBeGreaterThanB",
+             {"column_A": "as_of_end", "column_B": "created_ts"}, column="created_ts"),
+        Rule("side in (long, short)", "ExpectColumnValuesToBeInSet", {"column": "side", "value_set": ["long", "short"]}, column="side"),
+        Rule("long level below its base price", "ExpectColumnPairValuesAToBeGreaterThanB",
+             {"column_A": "base_price", "column_B": "liq_price"}, column="liq_price", where=("side", "long")),
+        Rule("short level above its base price", "ExpectColumnPairValuesAToBeGreaterThanB",
+             {"column_A": "liq_price", "column_B": "base_price"}, column="liq_price", where=("side", "short")),
+        Rule("leverage in the configured tiers", "ExpectColumnValuesToBeInSet", {"column": "leverage", "value_set": leverages},
+             column="leverage"),
+        Rule("filled after created", "ExpectColumnPairValuesAToBeGreaterThanB",
+             {"column_A": "filled_ts", "column_B": "created_ts", "ignore_row_if": "either_value_is_missing"}, column="filled_ts"),
+        *_non_negative("notional_usd"),
+        Rule("status in (active, filled, expired)", "ExpectColumnValuesToBeInSet",
+             {"column": "status", "value_set": ["active", "filled", "expired"]}, column="status"),
+        Rule("liq price matches the margin library", custom=liq_price_check, column="liq_price"),
+    ]
+
+
+def _to_builtin(value):
+    if isinstance(value, (np.generic,)):
+        return value.item()
+    if isinstance(value, (pd.Timestamp, dt.date, dt.datetime)):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _to_builtin(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_builtin(v) for v in value]
+    return value
+
+
+def validate(frame: pd.DataFrame, rules: list[Rule]) -> list[Outcome]:
+    """Run `rules` over `frame` (index 0..n-1). GX is imported here, not at module import (≈2 s)."""
+    frame = frame.reset_index(drop=True)
+    outcomes: list[Outcome] = []
+    gx_rules = [r for r in rules if r.expectation]
+    if gx_rules and len(frame):
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        context = gx.get_context(mode="ephemeral")  # fresh per validation: asset names must be unique
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        batch = (context.data_sources.add_pandas("frame").add_dataframe_asset("frame")
+                 .add_batch_definition_whole_dataframe("all").get_batch(batch_parameters={"dataframe": frame}))
+        from great_expectations.expectations.row_conditions import Column
+
+        expectations = [
+            getattr(gx.expectations, r.expectation)(
+                **r.kwargs, meta={"rule": i}, **({"row_condition": Column(r.where[0]) == r.where[1]} if r.where else {}))
+            for i, r in enumerate(gx_rules)
+        ]
+        suite = gx.ExpectationSuite(name="suite", expectations=expectations)
+        result = batch.validate(suite, result_format="COMPLETE")
+        # results come back in GX's own order: match them to our rules by the index in `meta`
+        by_rule = {r.expectation_config.meta["rule"]: r for r in result.results}
+        for i, rule in enumerate(gx_rules):
+            match = by_rule[i]
+            res = match.result or {}
+            index = [int(i) for i in res.get("unexpected_index_list") or []]
+            outcomes.append(Outcome(rule, bool(match.success), int(res.get("unexpected_count") or len(index)),
+                                    _to_builtin(list(res.get("partial_unexpected_list") or [])[:5]), index))
+    elif gx_rules:
+        outcomes += [Outcome(r, True, 0, [], []) for r in gx_rules]
+    for rule in rules:
+        if rule.custom is None:
+            continue
+        fails = rule.custom(frame) if len(frame) else pd.Series(dtype=bool)
+        index = [int(i) for i in np.flatnonzero(fails.to_numpy(bool))]
+        sample = _to_builtin(frame.loc[index[:5], [rule.column]].iloc[:, 0].tolist()) if index else []
+        outcomes.append(Outcome(rule, not index, len(index), sample, index))
+    order = {id(r): i for i, r in enumerate(rules)}
+    return sorted(outcomes, key=lambda o: order[id(o.rule)])

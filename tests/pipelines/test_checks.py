@@ -1,0 +1,123 @@
+"""Suites pass on clean bundled days and fail the expected expectation on corrupted copies;
+blocking failures stop downstream assets and quarantine the rows."""
+
+import datetime as dt
+import shutil
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+
+from pipelines.defs.checks.checks import CHECKED, suite_for
+from pipelines.lib.validation import validate
+from tests.conftest import BUNDLED_DATA, LEVEL_DAY
+from tests.pipelines.dagster_helpers import materialize_day
+
+DAY = LEVEL_DAY - dt.timedelta(days=1)  # a complete day (the bundle ends at 10:00 on LEVEL_DAY)
+START = dt.datetime.combine(DAY, dt.time())
+
+
+def day_frame(path, table: str) -> pd.DataFrame:
+    query = CHECKED[table][1]
+    bounds = [DAY, DAY + dt.timedelta(days=1)] if table.startswith("levels.") else [START, START + dt.timedelta(days=1)]
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(query, bounds).fetch_df()
+
+
+def failed(frame: pd.DataFrame, table: str) -> dict[str, int]:
+    return {o.rule.name: o.unexpected_count for o in validate(frame, suite_for(table)) if not o.success}
+
+
+@pytest.mark.parametrize("table", list(CHECKED))
+def test_clean_day_passes_every_blocking_expectation(bundled_warehouse, table):
+    frame = day_frame(bundled_warehouse[0], table)
+    assert len(frame) > 0
+    blocking = {o.rule.name for o in validate(frame, suite_for(table)) if not o.success and o.rule.blocking}
+    assert blocking == set()
+
+
+def _corrupt(frame: pd.DataFrame, **changes) -> pd.DataFrame:
+    bad = frame.copy()
+    for column, value in changes.items():
+        bad.loc[0, column] = value
+    return bad
+
+
+def test_crossed_high_low_fails_the_candle_rules(bundled_warehouse):
+    frame = day_frame(bundled_warehouse[0], "raw.klines")
+    row = frame.iloc[0]
+    bad = _corrupt(frame, high=row.low * 0.99)  # high below low, open and close
+    assert failed(bad, "raw.klines") == {"high >= open": 1, "high >= close": 1}
+
+
+def test_long_level_above_its_price_fails(bundled_warehouse):
+    frame = day_frame(bundled_warehouse[0], "levels.objective")
+    long_row = frame.index[frame.side == "long"][0]
+    bad = frame.copy()
+    bad.loc[long_row, "liq_price"] = bad.loc[long_row, "base_price"] * 1.05
+    assert failed(bad, "levels.objective") == {"long level below its base price": 1, "liq price matches the margin library": 1}
+
+
+def test_duplicate_key_fails(bundled_warehouse):
+    frame = day_frame(bundled_warehouse[0], "raw.open_interest")
+    bad = pd.concat([frame, frame.iloc[[3]]], ignore_index=True)
+    assert failed(bad, "raw.open_interest") == {"unique (venue, symbol, interval, ts)": 2}
+
+
+def test_timestamp_outside_the_day_fails(bundled_warehouse):
+    frame = day_frame(bundled_warehouse[0], "raw.liquidations")
+    bad = _corrupt(frame, ts=frame.ts[0] - pd.Timedelta(days=1))
+    bad.loc[0, "ts_day"] = bad.loc[0, "ts"].normalize()
+    assert failed(bad, "raw.liquidations") == {"ts inside the partition day": 1}
+
+
+@pytest.mark.parametrize(
+    ("table", "changes", "expected"),
+    [
+        ("raw.open_interest", {"oi_usd": -1.0}, "oi_usd >= 0"),
+        ("raw.funding", {"rate": 0.2}, "|rate| <= 0.05"),
+        ("raw.liquidations", {"side": "sideways"}, "side in (long, short, unknown)"),
+        ("levels.objective", {"leverage": 33}, "leverage in the configured tiers"),
+        ("levels.objective", {"created_ts": pd.Timestamp("2026-03-07")}, "created before the end of the as-of day"),
+    ],
+)
+def test_corrupted_value_fails_its_expectation(bundled_warehouse, table, changes, expected):
+    assert expected in failed(_corrupt(day_frame(bundled_warehouse[0], table), **changes), table)
+
+
+def test_blocking_failure_stops_downstream_and_quarantines(tmp_path, bundled_warehouse):
+    """Two nightly runs: the day whose candles are crossed gets no levels; the clean day does."""
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copy(bundled_warehouse[0], path)
+    root = tmp_path / "data"
+    good_day, bad_day = LEVEL_DAY - dt.timedelta(days=3), LEVEL_DAY - dt.timedelta(days=2)
+    klines = pd.read_parquet(BUNDLED_DATA / "klines/binance/BTC.parquet")
+    corrupted = klines.copy()
+    target = corrupted.index[corrupted.ts == pd.Timestamp(bad_day, tz="UTC") + pd.Timedelta(hours=5)][0]
+    corrupted.loc[target, "high"] = corrupted.loc[target, "low"] * 0.9
+    (root / "klines" / "binance").mkdir(parents=True)
+    corrupted.to_parquet(root / "klines" / "binance" / "BTC.parquet")
+    (root / "open_interest" / "hyperliquid").mkdir(parents=True)
+    shutil.copy(BUNDLED_DATA / "open_interest/hyperliquid/BTC.parquet",
+                root / "open_interest" / "hyperliquid" / "BTC.parquet")
+
+    results = {day: materialize_day(path, day, groups=("ingest", "levels"), data_root=root, symbols=["BTC"], raise_on_error=False)
+               for day in (good_day, bad_day)}
+
+    def materialized(result):
+        return {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+
+    assert "levels/objective" in materialized(results[good_day])
+    assert "levels/objective" not in materialized(results[bad_day])
+    evaluation = next(e for e in results[bad_day].get_asset_check_evaluations() if e.asset_key.to_user_string() == "raw/klines")
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    assert "high >= open" in evaluation.metadata["failed_expectations"].value
+    assert evaluation.metadata["quarantined_rows"].value == 2  # the row fails high >= open and high >= close
+    with duckdb.connect(str(path), read_only=True) as con:
+        quarantined = con.execute("select expectation, row_payload from ops.quarantine where table_name = 'raw.klines' and day = ?", [bad_day]).fetchall()
+        stored = con.execute("select count(*) from raw.klines where venue = 'binance' and ts = ?", [corrupted.loc[target, "ts"].tz_convert(None)]).fetchall()
+        levels_days = {r[0] for r in con.execute("select distinct as_of from levels.objective").fetchall()}
+    assert {q[0] for q in quarantined} == {"high >= open", "high >= close"}
+    assert stored == [(1,)], "the failing row is copied to quarantine, not removed"
+    assert good_day in levels_days and bad_day not in levels_days
