@@ -12,7 +12,7 @@ from dagster_duckdb import DuckDBResource
 
 from pipelines.lib import files_source
 from pipelines.lib.normalize import Normalized
-from pipelines.lib.paths import data_root, warehouse_path, watchlist_path
+from pipelines.lib.paths import data_root, exports_root, warehouse_path, watchlist_path
 from pipelines.lib.warehouse import migrate
 from pipelines.lib.watchlist import Watchlist, load_watchlist
 
@@ -50,6 +50,16 @@ class FilesSourceResource(dg.ConfigurableResource):
         return files_source.load_day(Path(self.root), table, venue, symbol, day)
 
 
+class ExportsResource(dg.ConfigurableResource):
+    """Where the daily files and Pine scripts go (`LIQLEVELS_EXPORTS`, default exports/)."""
+
+    root: str
+
+    @property
+    def path(self) -> Path:
+        return Path(self.root)
+
+
 @dg.definitions
 def resources() -> dg.Definitions:
     return dg.Definitions(
@@ -57,5 +67,6 @@ def resources() -> dg.Definitions:
             "duckdb": DuckDBResource(database=str(warehouse_path())),
             "watchlist": WatchlistResource(path=str(watchlist_path())),
             "files_source": FilesSourceResource(root=str(data_root())),
+            "exports": ExportsResource(root=str(exports_root())),
         }
     )

@@ -11,6 +11,7 @@ import pytest
 
 from pipelines.defs.checks.checks import CHECKED, suite_for
 from pipelines.lib.validation import validate
+from pipelines.lib.paths import exports_root
 from tests.conftest import BUNDLED_DATA, LEVEL_DAY
 from tests.pipelines.dagster_helpers import materialize_day
 
@@ -102,14 +103,18 @@ def test_blocking_failure_stops_downstream_and_quarantines(tmp_path, bundled_war
     shutil.copy(BUNDLED_DATA / "open_interest/hyperliquid/BTC.parquet",
                 root / "open_interest" / "hyperliquid" / "BTC.parquet")
 
-    results = {day: materialize_day(path, day, groups=("ingest", "levels"), data_root=root, symbols=["BTC"], raise_on_error=False)
+    results = {day: materialize_day(path, day, groups=("ingest", "levels", "exports"), data_root=root, symbols=["BTC"], raise_on_error=False)
                for day in (good_day, bad_day)}
 
     def materialized(result):
         return {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
 
-    assert "levels/objective" in materialized(results[good_day])
-    assert "levels/objective" not in materialized(results[bad_day])
+    assert {"levels/objective", "exports/level_files", "exports/pine_scripts"} <= materialized(results[good_day])
+    assert not {"levels/objective", "exports/level_files", "exports/pine_scripts"} & materialized(results[bad_day])
+    exports = exports_root()
+    assert (exports / good_day.isoformat() / "BTC" / "levels.csv").is_file()
+    assert (exports / good_day.isoformat() / "BTC" / "BTC_liquidation_levels.pine").is_file()
+    assert not (exports / bad_day.isoformat()).exists()
     evaluation = next(e for e in results[bad_day].get_asset_check_evaluations() if e.asset_key.to_user_string() == "raw/klines")
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
     assert "high >= open" in evaluation.metadata["failed_expectations"].value

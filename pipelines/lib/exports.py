@@ -1,0 +1,152 @@
+"""Daily level files, the day's manifest and the `latest/` view. Every file is written atomically
+(temporary file + rename) so a reader never sees half a file, and deterministically, so a rerun
+replaces it byte for byte."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines.lib.watchlist import validate_symbol
+
+SCHEMA_VERSION = 1
+# The level-file schema (documented in the README); one row per level standing on the as-of day.
+LEVEL_FILE_COLUMNS = {
+    "schema_version": "int: version of this schema",
+    "as_of": "date: the UTC day the levels stand at the end of",
+    "symbol": "canonical symbol (BTC)",
+    "venue": "venue whose data made the level, or 'all' (aggregated across venues)",
+    "method": "'objective' (open interest) or 'behavioral' (swing liquidity pools)",
+    "preset": "parameter preset of the method ('default', 'leviathan')",
+    "side": "'long' (long liquidations, below price) or 'short' (above price)",
+    "leverage": "leverage tier (10, 25, 50, 100); null for behavioral levels",
+    "price": "liquidation price, USD",
+    "notional_usd": "USD of positions liquidated at the level (objective); null for behavioral",
+    "weight": "pool weight (behavioral, volume units); null for objective",
+    "strength": "0-1: the level's size relative to the largest of its symbol, method and day",
+    "size_class": "small / medium / large (objective)",
+    "created_ts": "UTC time the level was created",
+    "status": "'active' at the end of the day, or 'filled' / 'expired' during it",
+    "level_id": "stable id of the level across days",
+}
+
+
+def level_file_rows(objective: pd.DataFrame) -> pd.DataFrame:
+    """`levels.objective` rows of one symbol-day → rows of the level-file schema."""
+    out = pd.DataFrame({
+        "schema_version": SCHEMA_VERSION,
+        "as_of": pd.to_datetime(objective["as_of"]).dt.date,
+        "symbol": objective["symbol"].astype(str),
+        "venue": objective["venue"].astype(str),
+        "method": "objective",
+        "preset": objective["preset"].astype(str),
+        "side": objective["side"].astype(str),
+        "leverage": objective["leverage"].astype("Int64"),
+        "price": objective["liq_price"].astype(float),
+        "notional_usd": objective["notional_usd"].astype(float),
+        "weight": pd.Series([None] * len(objective), dtype="Float64"),
+        "strength": 0.0,
+        "size_class": objective["size_class"].astype(str),
+        "created_ts": pd.to_datetime(objective["created_ts"]),
+        "status": objective["status"].astype(str),
+        "level_id": objective["level_id"].astype(str),
+    })
+    biggest = out.groupby(["method"])["notional_usd"].transform("max")
+    out["strength"] = (out["notional_usd"] / biggest).where(biggest > 0, 0.0).clip(0, 1).round(6)
+    return out.sort_values(["method", "preset", "venue", "side", "price", "level_id"]).reset_index(drop=True)
+
+
+def write_atomic(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return path
+
+
+def _csv_bytes(rows: pd.DataFrame) -> bytes:
+    return rows.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%SZ", float_format="%.10g", lineterminator="\n").encode()
+
+
+def _json_bytes(rows: pd.DataFrame, symbol: str, day: dt.date) -> bytes:
+    records = json.loads(rows.to_json(orient="records", date_format="iso", date_unit="s"))
+    document = {"schema_version": SCHEMA_VERSION, "symbol": symbol, "as_of": day.isoformat(), "columns": LEVEL_FILE_COLUMNS,
+                "levels": records}
+    return (json.dumps(document, indent=1, sort_keys=False) + "\n").encode()
+
+
+def _parquet_bytes(rows: pd.DataFrame) -> bytes:
+    table = pa.Table.from_pandas(rows, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue().to_pybytes()
+
+
+def day_dir(root: Path, day: dt.date) -> Path:
+    return root / day.isoformat()
+
+
+def write_level_files(root: Path, day: dt.date, symbol: str, rows: pd.DataFrame) -> list[Path]:
+    """levels.csv / .parquet / .json of one symbol-day under <root>/<day>/<SYMBOL>/."""
+    folder = day_dir(root, day) / validate_symbol(symbol)
+    return [
+        write_atomic(folder / "levels.csv", _csv_bytes(rows)),
+        write_atomic(folder / "levels.parquet", _parquet_bytes(rows)),
+        write_atomic(folder / "levels.json", _json_bytes(rows, symbol, day)),
+    ]
+
+
+def _rows_in(path: Path) -> int | None:
+    if path.name.endswith(".csv"):
+        return max(0, len(path.read_bytes().splitlines()) - 1)
+    if path.name.endswith(".parquet"):
+        return pq.ParquetFile(path).metadata.num_rows
+    if path.name.endswith(".json"):
+        return len(json.loads(path.read_bytes())["levels"])
+    if path.name.endswith(".pine"):
+        for line in path.read_text().splitlines()[:6]:
+            if line.startswith("// levels: "):
+                return int(line.split()[2])
+    return None
+
+
+def write_manifest(root: Path, day: dt.date) -> Path:
+    """manifest.json of a day folder: every file in it with SHA-256, size and row count."""
+    folder = day_dir(root, day)
+    files = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "manifest.json" and not p.name.startswith(".")):
+        data = path.read_bytes()
+        files.append({"path": path.relative_to(folder).as_posix(), "sha256": hashlib.sha256(data).hexdigest(),
+                      "bytes": len(data), "rows": _rows_in(path)})
+    manifest = {"schema_version": SCHEMA_VERSION, "as_of": day.isoformat(), "files": files}
+    return write_atomic(folder / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
+
+
+def refresh_latest(root: Path, symbol: str, required: tuple[str, ...]) -> Path | None:
+    """Copy the newest day folder of `symbol` holding every `required` file to <root>/latest/<SYMBOL>/."""
+    validate_symbol(symbol)
+    days = sorted((p for p in root.iterdir() if p.is_dir() and p.name[:2] == "20"), reverse=True) if root.exists() else []
+    for folder in days:
+        source = folder / symbol
+        if all((source / name).is_file() for name in required):
+            target = root / "latest" / symbol
+            staging = target.with_name(f".{symbol}.staging")
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.copytree(source, staging)
+            (staging / "AS_OF").write_text(folder.name + "\n")
+            old = target.with_name(f".{symbol}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            if target.exists():
+                os.replace(target, old)
+            os.replace(staging, target)
+            shutil.rmtree(old, ignore_errors=True)
+            return target
+    return None
