@@ -115,13 +115,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for symbol, close, long_px, long_usd, short_px, short_usd, active in nearest:
         print(f"  {symbol:<7}{close:>12,.2f}  {_fmt(long_px):>16} {_usd(long_usd):>10}  {_fmt(short_px):>16} {_usd(short_usd):>10}  {active}")
     print(f"DuckDB warehouse: {warehouse_path()}")
-    print(f"Exports:          {exports_root()}")
+    print(f"Exports:          {exports_root()}  (one folder per day, latest/ = newest day)")
+    first = (symbols_for_demo(args) or ["BTC"])[0]
+    pine = exports_root() / "latest" / first / f"{first}_liquidation_levels.pine"
+    csv = exports_root() / "latest" / first / "levels.csv"
+    if pine.is_file():
+        print(f"Open in TradingView: {pine}")
+        print(f"Open in a spreadsheet: {csv}")
     print("Open the UI:      make dev   (then http://localhost:3000)")
     if not result.success:
         for event in result.all_events:
             if event.is_failure:
                 print(f"  failure: {event.message}", file=sys.stderr)
     return 0 if result.success else 1
+
+
+def symbols_for_demo(args) -> list[str]:
+    from pipelines.lib.watchlist import load_watchlist
+    from pipelines.lib.paths import watchlist_path
+
+    return [s.symbol for s in load_watchlist(watchlist_path()).select(args.symbols)]
 
 
 def print_check_summary(outcomes, report_path) -> None:

@@ -1,0 +1,80 @@
+"""Export assets end to end: files, manifest checksums, exact reruns, latest/, and a Pine script
+that passes the offline Pine checks."""
+
+import datetime as dt
+import hashlib
+import json
+import shutil
+
+import duckdb
+import pandas as pd
+import pytest
+
+from pipelines.lib.exports import LEVEL_FILE_COLUMNS
+from pipelines.lib.paths import exports_root
+from tests.conftest import LEVEL_DAY
+from tests.pine.pine_static import problems
+from tests.pipelines.dagster_helpers import run_range
+
+DAYS = [LEVEL_DAY - dt.timedelta(days=1), LEVEL_DAY]
+
+
+@pytest.fixture
+def exported(bundled_warehouse, tmp_path):
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copy(bundled_warehouse[0], path)
+    result = run_range(path, ("exports",), DAYS[0], DAYS[-1])
+    assert result.success
+    return path, exports_root(), result
+
+
+def digests(root) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_files_match_the_level_table_and_the_manifest(exported):
+    path, root, _ = exported
+    for day in DAYS:
+        folder = root / day.isoformat()
+        with duckdb.connect(str(path), read_only=True) as con:
+            expected = con.execute("select count(*) from levels.objective where as_of = ? and symbol = 'BTC'", [day]).fetchall()[0][0]
+        csv = pd.read_csv(folder / "BTC" / "levels.csv")
+        parquet = pd.read_parquet(folder / "BTC" / "levels.parquet")
+        document = json.loads((folder / "BTC" / "levels.json").read_text())
+        assert len(csv) == len(parquet) == len(document["levels"]) == expected > 0
+        assert list(csv.columns) == list(LEVEL_FILE_COLUMNS) == list(parquet.columns)
+        assert set(csv["as_of"]) == {day.isoformat()} and csv["strength"].between(0, 1).all() and csv["strength"].max() == 1
+        pd.testing.assert_series_equal(csv["price"], parquet["price"], check_exact=False, rtol=1e-9)
+        manifest = json.loads((folder / "manifest.json").read_text())
+        listed = {f["path"]: f for f in manifest["files"]}
+        assert set(listed) == {"BTC/levels.csv", "BTC/levels.parquet", "BTC/levels.json", "BTC/BTC_liquidation_levels.pine"}
+        for name, entry in listed.items():
+            assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == entry["sha256"]
+        assert listed["BTC/levels.csv"]["rows"] == expected
+
+
+def test_rerun_replaces_files_exactly(exported):
+    path, root, _ = exported
+    before = digests(root)
+    assert run_range(path, ("exports",), DAYS[0], DAYS[-1]).success
+    assert digests(root) == before
+
+
+def test_latest_is_the_newest_complete_day(exported):
+    _, root, _ = exported
+    latest = root / "latest" / "BTC"
+    assert (latest / "AS_OF").read_text().strip() == LEVEL_DAY.isoformat()
+    for name in ("levels.csv", "levels.parquet", "levels.json", "BTC_liquidation_levels.pine"):
+        assert (latest / name).read_bytes() == (root / LEVEL_DAY.isoformat() / "BTC" / name).read_bytes()
+
+
+def test_exported_pine_passes_offline_checks_and_draws_active_levels(exported):
+    path, root, result = exported
+    source = (root / LEVEL_DAY.isoformat() / "BTC" / "BTC_liquidation_levels.pine").read_text()
+    assert problems(source) == []
+    with duckdb.connect(str(path), read_only=True) as con:
+        active = con.execute("select count(*) from levels.objective where as_of = ? and symbol = 'BTC' and status = 'active' "
+                             "and preset = 'default' and venue = 'all'", [LEVEL_DAY]).fetchall()[0][0]
+    assert f"// levels: {min(active, 500)} drawn" in source
+    metadata = result.asset_materializations_for_node("exports__pine_scripts")[-1].metadata
+    assert metadata["scripts"].value == 2 and metadata["example"].value.endswith("BTC_liquidation_levels.pine")
