@@ -32,6 +32,7 @@ import numba
 import numpy as np
 import pandas as pd
 
+from indicators._crossing import first_at_or_below, push_until
 from indicators.liqprice import projected_liq_price, simple_liq_price
 
 SOURCES = ("oi", "oi+volume", "oi+cvd", "volume", "cvd")
@@ -183,10 +184,8 @@ def _side_levels(values, idx, stops, prices, shrink_cum, initial, expires, end, 
 
     `values` are the bar lows for longs and the negated highs for shorts, so "filled" is always
     the first bar j in [idx + 1, stop) with values[j] <= the (negated for shorts) level price.
-    `prices` is (events × tiers), NaN where a tier is not allowed. Start positions are swept from
-    right to left keeping the chain of prefix-minimum records (nearest first, values strictly
-    falling) on a stack; the first crossing is always such a record, found by binary search:
-    O(bars + levels × log bars).
+    `prices` is (events × tiers), NaN where a tier is not allowed. The search is the shared
+    record-stack sweep of `indicators._crossing`: O(bars + levels × log bars).
     """
     n = values.shape[0]
     n_events, n_tiers = prices.shape
@@ -195,29 +194,15 @@ def _side_levels(values, idx, stops, prices, shrink_cum, initial, expires, end, 
     next_push = n - 1
     for m in range(n_events - 1, -1, -1):  # idx is ascending, so starts are visited descending
         start = idx[m] + 1
-        while next_push >= start:
-            v = values[next_push]
-            while size > 0 and values[stack[size - 1]] >= v:
-                size -= 1
-            stack[size] = next_push
-            size += 1
-            next_push -= 1
+        if start < n:
+            size, next_push = push_until(values, stack, size, next_push, start)
         for t in range(n_tiers):
             price = prices[m, t]
             if np.isnan(price):
                 continue
-            p = -price if side_code == 1 else price
-            fill = -1
-            if start < n and size > 0 and values[stack[0]] <= p:
-                lo, hi = 0, size - 1  # largest i with values[stack[i]] <= p
-                while lo < hi:
-                    mid = (lo + hi + 1) // 2
-                    if values[stack[mid]] <= p:
-                        lo = mid
-                    else:
-                        hi = mid - 1
-                if stack[lo] < stops[m]:
-                    fill = stack[lo]
+            fill = first_at_or_below(values, stack, size, -price if side_code == 1 else price) if start < n else -1
+            if fill >= stops[m]:
+                fill = -1
             last_live = fill - 1 if fill >= 0 else min(stops[m], n) - 1
             slot = (m * 2 + side_code) * n_tiers + t
             used[slot] = True
