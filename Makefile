@@ -30,6 +30,7 @@ dev: setup
 
 bench: setup
 	$(PY) bench/objective.py
+	$(PY) bench/behavioral.py
 
 # Regenerate the lock after editing pyproject.toml dependencies.
 lock:

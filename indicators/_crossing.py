@@ -36,18 +36,3 @@ def first_at_or_below(values, stack, size, p):
         else:
             hi = mid - 1
     return stack[lo]
-
-
-@numba.njit(cache=True)
-def first_crossings(values, starts, prices):
-    """For each m (starts ascending), the first j >= starts[m] with values[j] <= prices[m], else -1."""
-    n = values.shape[0]
-    stack = np.empty(n, dtype=np.int64)
-    size = 0
-    next_push = n - 1
-    out = np.full(starts.shape[0], -1, dtype=np.int64)
-    for m in range(starts.shape[0] - 1, -1, -1):
-        if starts[m] < n:
-            size, next_push = push_until(values, stack, size, next_push, starts[m])
-            out[m] = first_at_or_below(values, stack, size, prices[m])
-    return out

@@ -29,7 +29,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from indicators._crossing import first_crossings
+from indicators._crossing import first_at_or_below, push_until
 
 BUY_SIDE, SELL_SIDE = "buy-side", "sell-side"  # above price (short stops) / below price (long stops)
 POOL_SIDES = [BUY_SIDE, SELL_SIDE]
@@ -87,15 +87,37 @@ def _rma(values, length):
     return out
 
 
+@numba.njit(cache=True)
+def _rolling_max(values, n):
+    """max of values[t−n+1 … t] (fewer at the start), NaN ignored unless the window is all NaN; O(len)."""
+    out = np.full(values.shape[0], np.nan)
+    queue = np.empty(values.shape[0], np.int64)  # indices with decreasing values
+    head, tail = 0, 0
+    for t in range(values.shape[0]):
+        v = values[t]
+        if not np.isnan(v):
+            while tail > head and values[queue[tail - 1]] <= v:
+                tail -= 1
+            queue[tail] = t
+            tail += 1
+        while tail > head and queue[head] <= t - n:
+            head += 1
+        if tail > head:
+            out[t] = values[queue[head]]
+    return out
+
+
 def _rolling(values: np.ndarray, n: int, how: str) -> np.ndarray:
-    window = pd.Series(values).rolling(n, min_periods=1)
-    return (window.max() if how == "max" else window.min() if how == "min" else window.sum()).to_numpy()
+    return _rolling_max(values, n) if how == "max" else -_rolling_max(-values, n)
 
 
 def compute_series(bars: pd.DataFrame, params: BehavioralParams) -> Series:
     high, low, close, volume = (bars[c].to_numpy(float) for c in ("high", "low", "close", "volume"))
     n = params.lookback
-    weight = pd.Series(volume).rolling(params.volume_window, min_periods=params.volume_window).sum().to_numpy()
+    cumulative = np.concatenate([[0.0], np.cumsum(volume)])
+    weight = np.full(len(volume), np.nan)
+    k = params.volume_window
+    weight[k - 1:] = cumulative[k:] - cumulative[:-k]
     with np.errstate(invalid="ignore", divide="ignore"):
         n_vol = 100.0 * weight / _rolling(weight, n, "max")
     displacement = wilder_atr(high, low, close, params.atr_length) / 50.0 * n_vol
@@ -146,6 +168,24 @@ def _create_pools(high, low, weight, displacement, top, bottom, first_bar, grid)
     return bars[:count], sides[:count], prices[:count], weights[:count]
 
 
+@numba.njit(cache=True)
+def _sweeps(high, low, bars, sides, prices):
+    """Bar that sweeps each pool (creation bar included): high > price above, low < price below."""
+    n = high.shape[0]
+    neg_high = -high
+    out = np.full(bars.shape[0], -1, np.int64)
+    stacks = (np.empty(n, np.int64), np.empty(n, np.int64))
+    size_above, next_above, size_below, next_below = 0, n - 1, 0, n - 1
+    for m in range(bars.shape[0] - 1, -1, -1):  # pools are in creation order: starts descending
+        if sides[m] == 0:  # first j >= bar with -high_j <= just below -price, i.e. high_j > price
+            size_above, next_above = push_until(neg_high, stacks[0], size_above, next_above, bars[m])
+            out[m] = first_at_or_below(neg_high, stacks[0], size_above, np.nextafter(-prices[m], -np.inf))
+        else:  # first j >= bar with low_j < price
+            size_below, next_below = push_until(low, stacks[1], size_below, next_below, bars[m])
+            out[m] = first_at_or_below(low, stacks[1], size_below, np.nextafter(prices[m], -np.inf))
+    return out
+
+
 def compute_pools(bars: pd.DataFrame, params: BehavioralParams = BehavioralParams(), *, venue: str = "", symbol: str = "") -> pd.DataFrame:
     """Every pool created in `bars` (sorted by ts), with the bar that swept it (NaT while standing)."""
     n = len(bars)
@@ -157,11 +197,7 @@ def compute_pools(bars: pd.DataFrame, params: BehavioralParams = BehavioralParam
     first_bar = 0 if params.create_on == "all" else max(0, n - params.lookback)
     bar, side, price, weight = _create_pools(high, low, series.weight, series.displacement, series.top, series.bottom,
                                              first_bar, params.grid)
-    swept = np.full(len(bar), -1, np.int64)
-    above = side == 0
-    # buy-side: first j >= t with high_j > price  ⇔  −high_j ≤ nextafter(−price, −∞)
-    swept[above] = first_crossings(-high, bar[above], np.nextafter(-price[above], -np.inf))
-    swept[~above] = first_crossings(low, bar[~above], np.nextafter(price[~above], -np.inf))
+    swept = _sweeps(high, low, bar, side, price)
     swept_ts = ts[np.maximum(swept, 0)]
     swept_ts[swept < 0] = np.datetime64("NaT")
     count = len(bar)
