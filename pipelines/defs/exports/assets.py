@@ -1,0 +1,111 @@
+"""Daily exports: level files (CSV/Parquet/JSON) and Pine v6 overlays per symbol, a manifest per
+day and a `latest/` copy. They sit downstream of the level tables and their blocking checks, so a
+day that fails validation is never exported."""
+
+import datetime as dt
+
+import dagster as dg
+import pandas as pd
+from dagster_duckdb import DuckDBResource
+
+from pine.render import render
+from pipelines.defs.ingest.assets import partition_days
+from pipelines.defs.partitions import daily_partitions
+from pipelines.defs.resources import DUCKDB_POOL, ExportsResource, WatchlistResource, warehouse
+from pipelines.lib.exports import day_dir, level_file_rows, refresh_latest, write_atomic, write_level_files, write_manifest
+from pipelines.lib.margin import ALL_VENUES
+from pipelines.lib.progress import report
+
+LEVEL_FILES = ("levels.csv", "levels.parquet", "levels.json")
+PINE_PRESET = "default"  # one preset and the cross-venue aggregate, so no position is drawn twice
+
+
+def pine_file_name(symbol: str) -> str:
+    return f"{symbol}_liquidation_levels.pine"
+
+
+def objective_rows(con, day: dt.date, symbol: str) -> pd.DataFrame:
+    return con.execute("select * from levels.objective where as_of = ? and symbol = ? order by level_id", [day, symbol]).fetch_df()
+
+
+def source_venues(con, day: dt.date, symbol: str) -> list[str]:
+    """Venues whose OI fed the symbol's levels in the 30 days before and on `day`."""
+    rows = con.execute(
+        "select distinct venue from raw.open_interest where symbol = ? and ts >= ? and ts < ? order by venue",
+        [symbol, dt.datetime.combine(day - dt.timedelta(days=30), dt.time()), dt.datetime.combine(day + dt.timedelta(days=1), dt.time())],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _paths_table(written: list[dict]) -> dg.MetadataValue:
+    return dg.MetadataValue.md(pd.DataFrame(written).tail(40).to_markdown(index=False) if written else "_nothing written_")
+
+
+@dg.asset(
+    key=["exports", "level_files"],
+    group_name="exports",
+    kinds={"csv", "parquet", "json"},
+    deps=[dg.AssetKey(["levels", "objective"])],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=DUCKDB_POOL,
+)
+def level_files(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlist: WatchlistResource,
+                exports: ExportsResource) -> dg.MaterializeResult:
+    """Per day and symbol, exports/<day>/<SYMBOL>/levels.csv, .parquet and .json (one documented,
+    versioned schema: every level standing that day, all methods, presets and venues), plus the
+    day's manifest.json (SHA-256 and row count of every file) and exports/latest/<SYMBOL>/."""
+    written = []
+    specs = watchlist.load().select(watchlist.symbols or None)
+    with warehouse(duckdb) as con:
+        for day in partition_days(context):
+            for spec in specs:
+                rows = level_file_rows(objective_rows(con, day, spec.symbol))
+                paths = write_level_files(exports.path, day, spec.symbol, rows)
+                written.append({"day": day.isoformat(), "symbol": spec.symbol, "rows": len(rows), "csv": str(paths[0])})
+            write_manifest(exports.path, day)
+            report(context, f"{day} exports: level files for {len(specs)} symbols")
+    for spec in specs:
+        refresh_latest(exports.path, spec.symbol, LEVEL_FILES)
+    return dg.MaterializeResult(metadata={
+        "files": dg.MetadataValue.int(3 * len(written)),
+        "rows": dg.MetadataValue.int(sum(w["rows"] for w in written)),
+        "written": _paths_table(written),
+        "latest": dg.MetadataValue.path(str(exports.path / "latest")),
+    })
+
+
+@dg.asset(
+    key=["exports", "pine_scripts"],
+    group_name="exports",
+    kinds={"pine"},
+    deps=[dg.AssetKey(["levels", "objective"]), dg.AssetKey(["exports", "level_files"])],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=DUCKDB_POOL,
+)
+def pine_scripts(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlist: WatchlistResource,
+                 exports: ExportsResource) -> dg.MaterializeResult:
+    """Per day and symbol, exports/<day>/<SYMBOL>/<SYMBOL>_liquidation_levels.pine: a TradingView
+    Pine v6 overlay with the day's strongest 500 active levels embedded (default preset, all venues)."""
+    written = []
+    watch = watchlist.load()
+    specs = watch.select(watchlist.symbols or None)
+    with warehouse(duckdb) as con:
+        for day in partition_days(context):
+            for spec in specs:
+                rows = level_file_rows(objective_rows(con, day, spec.symbol))
+                active = rows[(rows["status"] == "active") & (rows["preset"] == PINE_PRESET) & (rows["venue"] == ALL_VENUES)]
+                source = render(active, symbol=spec.symbol, as_of=day, venues=source_venues(con, day, spec.symbol),
+                                tick_size=spec.tick_size, generated_at=dt.datetime.combine(day + dt.timedelta(days=1), dt.time()))
+                path = write_atomic(day_dir(exports.path, day) / spec.symbol / pine_file_name(spec.symbol), source.encode())
+                written.append({"day": day.isoformat(), "symbol": spec.symbol, "levels": min(len(active), 500), "path": str(path)})
+            write_manifest(exports.path, day)
+            report(context, f"{day} exports: Pine scripts for {len(specs)} symbols")
+    for spec in specs:
+        refresh_latest(exports.path, spec.symbol, LEVEL_FILES + (pine_file_name(spec.symbol),))
+    return dg.MaterializeResult(metadata={
+        "scripts": dg.MetadataValue.int(len(written)),
+        "written": _paths_table(written),
+        "example": dg.MetadataValue.path(written[-1]["path"]) if written else dg.MetadataValue.text("none"),
+    })
