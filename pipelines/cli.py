@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 
 from pipelines import liq_price_cli
 from pipelines.lib.paths import dagster_home, exports_root, warehouse_path
@@ -54,6 +55,9 @@ def run_days(start: dt.date, end: dt.date, symbols: list[str] | None = None, log
     import dagster as dg
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+    # BackfillPolicy and partitioned checks are flagged beta/preview in 1.13; the demo relies on them.
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
     os.environ.setdefault("DAGSTER_HOME", str(dagster_home()))
     dagster_home().mkdir(parents=True, exist_ok=True)
     job = load_definitions().resolve_job_def("nightly")

@@ -87,6 +87,47 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        4,
+        "behavioral levels, heatmap, liquidation map, clusters, max pain, liquidation statistics",
+        [
+            """create table levels.behavioral (
+                as_of date not null, pool_id varchar not null, venue varchar not null, symbol varchar not null,
+                side varchar not null, created_ts timestamp not null, price double not null, weight double not null,
+                swept_ts timestamp, status varchar not null, primary key (as_of, pool_id))""",
+            """create table levels.heatmap (
+                as_of date not null, symbol varchar not null, ts timestamp not null, bin_low double not null,
+                bin_high double not null, long_usd double not null, short_usd double not null,
+                primary key (as_of, symbol, ts, bin_low))""",
+            """create table levels.liquidation_map (
+                as_of date not null, symbol varchar not null, close double not null, bin_low double not null,
+                bin_high double not null, long_usd double not null, short_usd double not null,
+                long_cum_usd double not null, short_cum_usd double not null, usd_10x double not null,
+                usd_25x double not null, usd_50x double not null, usd_100x double not null,
+                primary key (as_of, symbol, bin_low))""",
+            """create table levels.clusters (
+                as_of date not null, symbol varchar not null, cluster_id integer not null, side varchar not null,
+                price_low double not null, price_high double not null, price_mid double not null, usd double not null,
+                weight double not null, levels_count integer not null, tiers varchar, methods varchar not null,
+                primary key (as_of, symbol, cluster_id))""",
+            """create table levels.max_pain (
+                as_of date not null, symbol varchar not null, close double not null, long_price double,
+                long_usd double, long_distance_pct double, short_price double, short_usd double,
+                short_distance_pct double, primary key (as_of, symbol))""",
+            """create table levels.liquidation_stats (
+                as_of date not null, symbol varchar not null, ts timestamp not null, venue varchar not null,
+                window_hours integer not null, long_usd double not null, short_usd double not null,
+                unknown_usd double not null, events integer not null,
+                primary key (as_of, symbol, ts, venue, window_hours))""",
+            """create table levels.largest_liquidations (
+                as_of date not null, symbol varchar not null, rank integer not null, venue varchar not null,
+                ts timestamp not null, side varchar not null, price double not null, usd double not null,
+                primary key (as_of, symbol, rank))""",
+        ],
+    )
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 # Column order of each raw table (the order inserts use). Table names only ever come from here.
@@ -97,7 +138,8 @@ RAW_COLUMNS: dict[str, list[str]] = {
     "funding": ["venue", "symbol", "ts", "rate"],
     "liquidations": ["venue", "symbol", "ts", "side", "price", "qty_base", "usd", "source"],
 }
-LEVEL_TABLES = ("levels.objective",)
+LEVEL_TABLES = ("levels.objective", "levels.behavioral", "levels.heatmap", "levels.liquidation_map", "levels.clusters",
+                "levels.max_pain", "levels.liquidation_stats", "levels.largest_liquidations")
 REJECT_COLUMNS = ["table_name", "venue", "symbol", "day", "source", "field", "reason", "payload"]
 
 

@@ -1,0 +1,190 @@
+"""Behavioral pools and the Coinglass-style views (heatmap, liquidation map, clusters, max pain,
+liquidation statistics), one table each, per day and symbol."""
+
+import datetime as dt
+
+import dagster as dg
+import pandas as pd
+from dagster_duckdb import DuckDBResource
+
+from indicators.behavioral import BehavioralParams, compute_pools, standing_pools
+from indicators.views import bin_width, clusters, heatmap, largest_liquidations, liquidation_map, liquidation_stats, max_pain
+from pipelines.defs.ingest.assets import partition_days
+from pipelines.defs.levels.assets import INTERVAL
+from pipelines.defs.partitions import daily_partitions
+from pipelines.defs.resources import DUCKDB_POOL, WatchlistResource, warehouse
+from pipelines.lib.margin import ALL_VENUES
+from pipelines.lib.market import load_klines, price_venue
+from pipelines.lib.progress import report
+from pipelines.lib.warehouse import replace_as_of
+
+BIN_PCT = 0.1  # heatmap / map bin: 0.1 % of the day's open
+CLUSTER_GAP_PCT = 0.25  # levels closer than 0.25 % of the close join one zone
+VIEW_PRESET = "default"  # views use one preset and the cross-venue aggregate: no position counted twice
+HISTORY_START = dt.datetime(2000, 1, 1)
+
+
+def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    start = dt.datetime.combine(day, dt.time())
+    return start, start + dt.timedelta(days=1)
+
+
+def view_levels(con, day: dt.date, symbol: str) -> pd.DataFrame:
+    """Objective levels of the day used by every view: default preset, all venues."""
+    return con.execute(
+        "select * from levels.objective where as_of = ? and symbol = ? and preset = ? and venue = ? order by level_id",
+        [day, symbol, VIEW_PRESET, ALL_VENUES]).fetch_df()
+
+
+def day_prices(con, day: dt.date, symbol: str, venues: list[str]) -> pd.DataFrame:
+    start, end = day_bounds(day)
+    venue = price_venue(con, symbol, venues, INTERVAL, start, end)
+    return load_klines(con, venue, symbol, INTERVAL, start, end) if venue else pd.DataFrame()
+
+
+def _for_each_day(context, duckdb, watchlist, table: str, build) -> dg.MaterializeResult:
+    """Run `build(con, day, spec) -> DataFrame` for every day and symbol and store it in `table`."""
+    counts = []
+    with warehouse(duckdb) as con:
+        for day in partition_days(context):
+            for spec in watchlist.load().select(watchlist.symbols or None):
+                rows = build(con, day, spec)
+                rows.insert(0, "as_of", day)
+                rows.insert(1, "symbol", spec.symbol)
+                replace_as_of(con, table, day, spec.symbol, rows)
+                counts.append({"day": day.isoformat(), "symbol": spec.symbol, "rows": len(rows)})
+            report(context, f"{day} {table}: {sum(c['rows'] for c in counts if c['day'] == day.isoformat())} rows")
+        preview = con.execute(f"select * from {table} where as_of = ? limit 8", [partition_days(context)[-1]]).fetch_df()
+    summary = pd.DataFrame(counts)
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": dg.MetadataValue.int(int(summary["rows"].sum()) if len(summary) else 0),
+        "dagster/table_name": dg.MetadataValue.text(table),
+        "rows_per_day": dg.MetadataValue.md(summary.tail(30).to_markdown(index=False) if len(summary) else "_none_"),
+        "preview": dg.MetadataValue.md(preview.astype(str).to_markdown(index=False) if len(preview) else "_no rows_"),
+    })
+
+
+def _asset(name: str, deps: list[list[str]], description: str):
+    return dg.asset(
+        key=["levels", name], group_name="levels", kinds={"duckdb", "python"}, description=description,
+        deps=[dg.AssetKey(d) for d in deps], partitions_def=daily_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(), pool=DUCKDB_POOL,
+    )
+
+
+@_asset("behavioral", [["raw", "klines"]],
+        "Behavior-based (BigBeluga-like) liquidity pools per venue with candles: 2-bar swing highs/lows "
+        "spawn pools beyond the wick, weighted by the 10-bar volume sum, swept when traded through. "
+        "'buy-side' pools sit above price (short stops/liquidations), 'sell-side' below (long). Every pool "
+        "standing during the day, computed over the whole stored history.")
+def behavioral_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlist: WatchlistResource) -> dg.MaterializeResult:
+    params = BehavioralParams()
+
+    def build(con, day, spec):
+        start, end = day_bounds(day)
+        frames = []
+        for venue in spec.listings:
+            klines = load_klines(con, venue, spec.symbol, INTERVAL, HISTORY_START, end)
+            if len(klines) < 2:
+                continue
+            klines["ts"] = klines["ts"].astype("datetime64[ns]")
+            pools = compute_pools(klines, params, venue=venue, symbol=spec.symbol)
+            day_pools = pools[(pools["created_ts"] < end) & (pools["swept_ts"].isna() | (pools["swept_ts"] >= start))].copy()
+            day_pools["status"] = day_pools["swept_ts"].lt(end).map({True: "swept", False: "active"})
+            day_pools.loc[day_pools["swept_ts"].isna(), "status"] = "active"
+            frames.append(day_pools)
+        rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["venue", "side", "created_ts", "price", "weight", "swept_ts", "status"])
+        rows = rows.astype({"venue": str, "side": str}).drop(columns=["symbol"], errors="ignore")
+        rows.insert(0, "pool_id", rows["venue"] + ":" + spec.symbol + ":" + pd.to_datetime(rows["created_ts"]).dt.strftime("%Y%m%dT%H%M%S")
+                    + ":" + rows["side"] + ":" + rows["price"].map(lambda p: f"{p:.10g}"))
+        return rows[["pool_id", "venue", "side", "created_ts", "price", "weight", "swept_ts", "status"]]
+
+    return _for_each_day(context, duckdb, watchlist, "levels.behavioral", build)
+
+
+@_asset("heatmap", [["levels", "objective"]],
+        "Liquidation heatmap: for each hour of the day and 0.1 %-of-price bin, the USD of active long and "
+        "short objective levels (default preset, all venues).")
+def liquidation_heatmap(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlist: WatchlistResource) -> dg.MaterializeResult:
+    def build(con, day, spec):
+        prices = day_prices(con, day, spec.symbol, list(spec.listings))
+        if prices.empty:
+            return pd.DataFrame(columns=["ts", "bin_low", "bin_high", "long_usd", "short_usd"])
+        hours = pd.date_range(dt.datetime.combine(day, dt.time()), periods=24, freq="1h")
+        return heatmap(view_levels(con, day, spec.symbol), hours, bin_width(float(prices["open"].iloc[0]), BIN_PCT))
+
+    return _for_each_day(context, duckdb, watchlist, "levels.heatmap", build)
+
+
+@_asset("liquidation_map", [["levels", "objective"]],
+        "Liquidation map as of the day's close: per 0.1 % bin the long and short USD, cumulative long USD "
+        "below the close and short above, and USD per leverage tier (10/25/50/100x).")
+def liquidation_map_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlist: WatchlistResource) -> dg.MaterializeResult:
+    def build(con, day, spec):
+        prices = day_prices(con, day, spec.symbol, list(spec.listings))
+        if prices.empty:
+            return pd.DataFrame(columns=["close", "bin_low"])
+        close = float(prices["close"].iloc[-1])
+        rows = liquidation_map(view_levels(con, day, spec.symbol), close, bin_width(float(prices["open"].iloc[0]), BIN_PCT))
+        rows.insert(0, "close", close)
+        return rows
+
+    return _for_each_day(context, duckdb, watchlist, "levels.liquidation_map", build)
+
+
+def day_clusters(con, day: dt.date, spec) -> tuple[pd.DataFrame, float | None]:
+    prices = day_prices(con, day, spec.symbol, list(spec.listings))
+    if prices.empty:
+        return pd.DataFrame(), None
+    close = float(prices["close"].iloc[-1])
+    objective = view_levels(con, day, spec.symbol)
+    pools = con.execute("select * from levels.behavioral where as_of = ? and symbol = ? and status = 'active' and venue = ?",
+                        [day, spec.symbol, price_venue(con, spec.symbol, list(spec.listings), INTERVAL, *day_bounds(day))]).fetch_df()
+    return clusters(objective[objective["status"] == "active"], pools, close * CLUSTER_GAP_PCT / 100), close
+
+
+@_asset("clusters", [["levels", "objective"], ["levels", "behavioral"]],
+        "Zones of neighbouring active levels of both families (objective default/all and behavioral pools "
+        "of the price venue) merged while closer than 0.25 % of the close: price range, USD, pool weight, "
+        "count, tiers, methods. Long zones sit below price, short zones above.")
+def level_clusters(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlist: WatchlistResource) -> dg.MaterializeResult:
+    def build(con, day, spec):
+        zones, _ = day_clusters(con, day, spec)
+        zones = zones.rename(columns={"count": "levels_count"})
+        zones.insert(0, "cluster_id", range(len(zones)))
+        return zones
+
+    return _for_each_day(context, duckdb, watchlist, "levels.clusters", build)
+
+
+@_asset("max_pain", [["levels", "clusters"]],
+        "Max pain per symbol-day: the strongest long zone (USD) below the close and short zone above, their "
+        "USD and distance in % from the close.")
+def max_pain_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlist: WatchlistResource) -> dg.MaterializeResult:
+    def build(con, day, spec):
+        zones = con.execute("select * from levels.clusters where as_of = ? and symbol = ?", [day, spec.symbol]).fetch_df()
+        prices = day_prices(con, day, spec.symbol, list(spec.listings))
+        if prices.empty:
+            return pd.DataFrame(columns=["close"])
+        return pd.DataFrame([max_pain(zones, float(prices["close"].iloc[-1]))])
+
+    return _for_each_day(context, duckdb, watchlist, "levels.max_pain", build)
+
+
+@_asset("liquidation_stats", [["raw", "liquidations"]],
+        "Realized liquidations: rolling 1/4/12/24 h long/short USD at the end of each hour, per venue and "
+        "across venues ('all'); the day's 10 largest single liquidations go to levels.largest_liquidations.")
+def liquidation_statistics(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlist: WatchlistResource) -> dg.MaterializeResult:
+    def build(con, day, spec):
+        start, end = day_bounds(day)
+        events = con.execute("select venue, ts, side, price, usd from raw.liquidations where symbol = ? and ts >= ? and ts < ? order by ts, venue",
+                             [spec.symbol, start - dt.timedelta(hours=24), end]).fetch_df()
+        events["ts"] = events["ts"].astype("datetime64[ns]")
+        largest = largest_liquidations(events[events["ts"] >= pd.Timestamp(start)])[["rank", "venue", "ts", "side", "price", "usd"]]
+        largest.insert(0, "as_of", day)
+        largest.insert(1, "symbol", spec.symbol)
+        replace_as_of(con, "levels.largest_liquidations", day, spec.symbol, largest)
+        stats = liquidation_stats(events, pd.date_range(start, periods=24, freq="1h"))
+        return stats.rename(columns={"count": "events"})
+
+    return _for_each_day(context, duckdb, watchlist, "levels.liquidation_stats", build)
