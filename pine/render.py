@@ -87,7 +87,7 @@ def render(
     times = [str(int(pd.Timestamp(t).value // 1_000_000)) for t in drawn["created_ts"]]
     codes = [str(level_code(s, m, lev)) for s, m, lev in zip(drawn["side"], drawn["method"], drawn["leverage"])]
     strengths = [f"{min(max(s, 0.0), 1.0):.2f}" for s in drawn["strength"]]
-    usd_m = [f"{u / 1e6:.2f}" for u in drawn["notional_usd"].fillna(0.0)]
+    usd_m = [f"{u / 1e6:.2f}" for u in drawn["notional_usd"].astype(float).fillna(0.0)]
     valid_to = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time()) + dt.timedelta(hours=valid_hours)
     substitutions = {
         "SYMBOL": symbol,

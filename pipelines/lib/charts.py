@@ -11,11 +11,7 @@ import pandas as pd
 def levels_chart(panels: list[tuple[str, pd.DataFrame, pd.DataFrame]], title: str) -> bytes:
     """One panel per symbol: the close of the shown bars and the active levels as horizontal lines
     (long levels red below price, short levels green above; thicker = larger size class)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, axes = plt.subplots(len(panels), 1, figsize=(7, 2.4 * len(panels)), dpi=72, squeeze=False)
     widths = {"small": 0.6, "medium": 1.2, "large": 2.0}
     for ax, (symbol, bars, levels) in zip(axes[:, 0], panels):
@@ -31,11 +27,78 @@ def levels_chart(panels: list[tuple[str, pd.DataFrame, pd.DataFrame]], title: st
         ax.tick_params(labelsize=7)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return buffer.getvalue()
+    return _png(fig)
 
 
 def markdown_image(png: bytes, alt: str) -> str:
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", metadata={"Software": None})  # no version stamp: reruns are byte-identical
+    _pyplot().close(fig)
+    return buffer.getvalue()
+
+
+def heatmap_chart(cells: pd.DataFrame, bars: pd.DataFrame, title: str) -> bytes:
+    """Price × time heatmap of active liquidation USD (long + short per cell) with the close line."""
+    import numpy as np
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=72)
+    if len(cells):
+        lo, hi = bars["low"].min() * 0.95, bars["high"].max() * 1.05
+        shown = cells[(cells["bin_low"] >= lo) & (cells["bin_high"] <= hi)]
+        hours = sorted(cells["ts"].unique())
+        width = float((cells["bin_high"] - cells["bin_low"]).iloc[0])
+        edges = np.arange(np.floor(lo / width) * width, hi + width, width)
+        grid = np.zeros((len(edges) - 1, len(hours)))
+        col = {h: i for i, h in enumerate(hours)}
+        rows = np.clip(((shown["bin_low"] - edges[0]) / width).round().astype(int), 0, len(edges) - 2)
+        np.add.at(grid, (rows.to_numpy(), shown["ts"].map(col).to_numpy()), (shown["long_usd"] + shown["short_usd"]).to_numpy() / 1e6)
+        x = list(hours) + [hours[-1] + pd.Timedelta(hours=1)]
+        mesh = ax.pcolormesh(x, edges, grid, cmap="inferno", shading="flat")
+        fig.colorbar(mesh, ax=ax, label="USD millions")
+        ax.set_ylim(lo, hi)
+    ax.plot(bars["ts"] + pd.Timedelta(minutes=30), bars["close"], color="cyan", linewidth=1.2, label="close")
+    ax.set_title(title, fontsize=9)
+    ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def liquidation_map_chart(rows: pd.DataFrame, close: float, title: str) -> bytes:
+    """Cumulative long (below the close) and short (above) curves plus USD bars per leverage tier."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 3.4), dpi=72)
+    if len(rows):
+        near = rows[(rows["bin_low"] > close * 0.85) & (rows["bin_high"] < close * 1.15)]
+        width = float((rows["bin_high"] - rows["bin_low"]).iloc[0])
+        bottom = None
+        for tier, colour in zip((10, 25, 50, 100), ("#90caf9", "#42a5f5", "#1e88e5", "#0d47a1")):
+            values = near[f"usd_{tier}x"] / 1e6
+            ax.bar(near["bin_low"], values, width=width, bottom=bottom, color=colour, label=f"{tier}x", align="edge")
+            bottom = values if bottom is None else bottom + values
+        curve = ax.twinx()
+        below, above = near[near["bin_low"] < close], near[near["bin_low"] >= close]
+        curve.plot(below["bin_low"], below["long_cum_usd"] / 1e6, color="#c0392b", label="cumulative long")
+        curve.plot(above["bin_low"], above["short_cum_usd"] / 1e6, color="#27ae60", label="cumulative short")
+        curve.set_ylabel("cumulative USD M", fontsize=7)
+        curve.tick_params(labelsize=7)
+    ax.axvline(close, color="black", linestyle="--", linewidth=1)
+    ax.set_ylabel("USD M per bin", fontsize=7)
+    ax.legend(fontsize=7, loc="upper left")
+    ax.set_title(title, fontsize=9)
+    ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return _png(fig)

@@ -39,9 +39,12 @@ LEVEL_FILE_COLUMNS = {
 }
 
 
-def level_file_rows(objective: pd.DataFrame) -> pd.DataFrame:
-    """`levels.objective` rows of one symbol-day → rows of the level-file schema."""
-    out = pd.DataFrame({
+POOL_SIDE_TO_LIQUIDATED = {"sell-side": "long", "buy-side": "short"}  # pools below price stop longs
+
+
+def level_file_rows(objective: pd.DataFrame, behavioral: pd.DataFrame | None = None) -> pd.DataFrame:
+    """`levels.objective` (+ `levels.behavioral`) rows of one symbol-day → rows of the level-file schema."""
+    parts = [pd.DataFrame({
         "schema_version": SCHEMA_VERSION,
         "as_of": pd.to_datetime(objective["as_of"]).dt.date,
         "symbol": objective["symbol"].astype(str),
@@ -58,9 +61,30 @@ def level_file_rows(objective: pd.DataFrame) -> pd.DataFrame:
         "created_ts": pd.to_datetime(objective["created_ts"]),
         "status": objective["status"].astype(str),
         "level_id": objective["level_id"].astype(str),
-    })
-    biggest = out.groupby(["method"])["notional_usd"].transform("max")
-    out["strength"] = (out["notional_usd"] / biggest).where(biggest > 0, 0.0).clip(0, 1).round(6)
+    })]
+    if behavioral is not None and len(behavioral):
+        parts.append(pd.DataFrame({
+            "schema_version": SCHEMA_VERSION,
+            "as_of": pd.to_datetime(behavioral["as_of"]).dt.date,
+            "symbol": behavioral["symbol"].astype(str),
+            "venue": behavioral["venue"].astype(str),
+            "method": "behavioral",
+            "preset": "default",
+            "side": behavioral["side"].map(POOL_SIDE_TO_LIQUIDATED),
+            "leverage": pd.Series([None] * len(behavioral), dtype="Int64"),
+            "price": behavioral["price"].astype(float),
+            "notional_usd": pd.Series([None] * len(behavioral), dtype="Float64"),
+            "weight": behavioral["weight"].astype("Float64"),
+            "strength": 0.0,
+            "size_class": None,
+            "created_ts": pd.to_datetime(behavioral["created_ts"]),
+            "status": behavioral["status"].astype(str),
+            "level_id": behavioral["pool_id"].astype(str),
+        }))
+    out = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
+    size = out["notional_usd"].astype(float).fillna(out["weight"].astype(float))
+    biggest = size.groupby(out["method"]).transform("max")
+    out["strength"] = (size / biggest).where(biggest > 0, 0.0).fillna(0.0).clip(0, 1).round(6)
     return out.sort_values(["method", "preset", "venue", "side", "price", "level_id"]).reset_index(drop=True)
 
 

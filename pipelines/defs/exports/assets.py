@@ -13,7 +13,10 @@ from pipelines.defs.ingest.assets import partition_days
 from pipelines.defs.partitions import daily_partitions
 from pipelines.defs.resources import DUCKDB_POOL, ExportsResource, WatchlistResource, warehouse
 from pipelines.lib.exports import day_dir, level_file_rows, refresh_latest, write_atomic, write_level_files, write_manifest
+from pipelines.defs.levels.assets import INTERVAL
 from pipelines.lib.margin import ALL_VENUES
+from pipelines.lib.charts import heatmap_chart, liquidation_map_chart, markdown_image
+from pipelines.lib.market import load_klines, price_venue
 from pipelines.lib.progress import report
 
 LEVEL_FILES = ("levels.csv", "levels.parquet", "levels.json")
@@ -26,6 +29,10 @@ def pine_file_name(symbol: str) -> str:
 
 def objective_rows(con, day: dt.date, symbol: str) -> pd.DataFrame:
     return con.execute("select * from levels.objective where as_of = ? and symbol = ? order by level_id", [day, symbol]).fetch_df()
+
+
+def behavioral_rows(con, day: dt.date, symbol: str) -> pd.DataFrame:
+    return con.execute("select * from levels.behavioral where as_of = ? and symbol = ? order by pool_id", [day, symbol]).fetch_df()
 
 
 def source_venues(con, day: dt.date, symbol: str) -> list[str]:
@@ -45,7 +52,7 @@ def _paths_table(written: list[dict]) -> dg.MetadataValue:
     key=["exports", "level_files"],
     group_name="exports",
     kinds={"csv", "parquet", "json"},
-    deps=[dg.AssetKey(["levels", "objective"])],
+    deps=[dg.AssetKey(["levels", "objective"]), dg.AssetKey(["levels", "behavioral"])],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=DUCKDB_POOL,
@@ -60,7 +67,7 @@ def level_files(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watch
     with warehouse(duckdb) as con:
         for day in partition_days(context):
             for spec in specs:
-                rows = level_file_rows(objective_rows(con, day, spec.symbol))
+                rows = level_file_rows(objective_rows(con, day, spec.symbol), behavioral_rows(con, day, spec.symbol))
                 paths = write_level_files(exports.path, day, spec.symbol, rows)
                 written.append({"day": day.isoformat(), "symbol": spec.symbol, "rows": len(rows), "csv": str(paths[0])})
             write_manifest(exports.path, day)
@@ -79,7 +86,7 @@ def level_files(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watch
     key=["exports", "pine_scripts"],
     group_name="exports",
     kinds={"pine"},
-    deps=[dg.AssetKey(["levels", "objective"]), dg.AssetKey(["exports", "level_files"])],
+    deps=[dg.AssetKey(["levels", "objective"]), dg.AssetKey(["levels", "behavioral"]), dg.AssetKey(["exports", "level_files"])],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=DUCKDB_POOL,
@@ -87,15 +94,20 @@ def level_files(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watch
 def pine_scripts(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlist: WatchlistResource,
                  exports: ExportsResource) -> dg.MaterializeResult:
     """Per day and symbol, exports/<day>/<SYMBOL>/<SYMBOL>_liquidation_levels.pine: a TradingView
-    Pine v6 overlay with the day's strongest 500 active levels embedded (default preset, all venues)."""
+    Pine v6 overlay with the day's strongest 500 active levels embedded: objective (default preset,
+    all venues) and behavioral pools of the price venue, each ranked by strength within its method."""
     written = []
     watch = watchlist.load()
     specs = watch.select(watchlist.symbols or None)
     with warehouse(duckdb) as con:
         for day in partition_days(context):
             for spec in specs:
-                rows = level_file_rows(objective_rows(con, day, spec.symbol))
-                active = rows[(rows["status"] == "active") & (rows["preset"] == PINE_PRESET) & (rows["venue"] == ALL_VENUES)]
+                rows = level_file_rows(objective_rows(con, day, spec.symbol), behavioral_rows(con, day, spec.symbol))
+                start, end = dt.datetime.combine(day, dt.time()), dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
+                pool_venue = price_venue(con, spec.symbol, list(spec.listings), INTERVAL, start, end)
+                objective = (rows["method"] == "objective") & (rows["preset"] == PINE_PRESET) & (rows["venue"] == ALL_VENUES)
+                behavioral = (rows["method"] == "behavioral") & (rows["venue"] == pool_venue)
+                active = rows[(rows["status"] == "active") & (objective | behavioral)]
                 source = render(active, symbol=spec.symbol, as_of=day, venues=source_venues(con, day, spec.symbol),
                                 tick_size=spec.tick_size, generated_at=dt.datetime.combine(day + dt.timedelta(days=1), dt.time()))
                 path = write_atomic(day_dir(exports.path, day) / spec.symbol / pine_file_name(spec.symbol), source.encode())
@@ -109,3 +121,45 @@ def pine_scripts(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watc
         "written": _paths_table(written),
         "example": dg.MetadataValue.path(written[-1]["path"]) if written else dg.MetadataValue.text("none"),
     })
+
+
+@dg.asset(
+    key=["exports", "pictures"],
+    group_name="exports",
+    kinds={"png"},
+    deps=[dg.AssetKey(["levels", "heatmap"]), dg.AssetKey(["levels", "liquidation_map"]), dg.AssetKey(["exports", "pine_scripts"])],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=DUCKDB_POOL,
+)
+def pictures(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlist: WatchlistResource,
+             exports: ExportsResource) -> dg.MaterializeResult:
+    """Per day and symbol, exports/<day>/<SYMBOL>/heatmap.png (price × time, active liquidation USD,
+    with the close) and liquidation_map.png (cumulative curves and USD per leverage tier)."""
+    written, images = [], {}
+    specs = watchlist.load().select(watchlist.symbols or None)
+    with warehouse(duckdb) as con:
+        for day in partition_days(context):
+            start, end = dt.datetime.combine(day, dt.time()), dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
+            for spec in specs:
+                venue = price_venue(con, spec.symbol, list(spec.listings), INTERVAL, start, end)
+                if venue is None:
+                    continue
+                bars = load_klines(con, venue, spec.symbol, INTERVAL, start, end)
+                cells = con.execute("select * from levels.heatmap where as_of = ? and symbol = ?", [day, spec.symbol]).fetch_df()
+                rows = con.execute("select * from levels.liquidation_map where as_of = ? and symbol = ? order by bin_low", [day, spec.symbol]).fetch_df()
+                close = float(bars["close"].iloc[-1])
+                folder = day_dir(exports.path, day) / spec.symbol
+                heat = heatmap_chart(cells, bars, f"{spec.symbol} liquidation heatmap {day} (default preset, all venues)")
+                liq_map = liquidation_map_chart(rows, close, f"{spec.symbol} liquidation map as of {day} close {close:,.2f}")
+                write_atomic(folder / "heatmap.png", heat)
+                write_atomic(folder / "liquidation_map.png", liq_map)
+                written.append({"day": day.isoformat(), "symbol": spec.symbol, "folder": str(folder)})
+                images = {"heatmap": heat, "liquidation_map": liq_map, "symbol": spec.symbol}
+            write_manifest(exports.path, day)
+            report(context, f"{day} exports: pictures for {len(specs)} symbols")
+    metadata = {"pictures": dg.MetadataValue.int(2 * len(written)), "written": _paths_table(written)}
+    if images:
+        metadata["heatmap"] = dg.MetadataValue.md(markdown_image(images["heatmap"], f"{images['symbol']} heatmap"))
+        metadata["liquidation_map"] = dg.MetadataValue.md(markdown_image(images["liquidation_map"], f"{images['symbol']} liquidation map"))
+    return dg.MaterializeResult(metadata=metadata)
