@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import os
 import sys
+import gc
 import time
 import warnings
 
@@ -103,6 +104,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     # Dagster's console logger repeats every event; the progress lines are the demo's output.
     result = run_days(args.start, args.end, args.symbols, log_level="ERROR")
     elapsed = time.monotonic() - began
+    gc.collect()  # a failed step leaves its DuckDB connection to the garbage collector (dagster-duckdb closes it outside `finally`)
     with connect(warehouse_path()) as con:
         counts = table_counts(con, SUMMARY_TABLES)
         nearest = nearest_levels(con, args.end)

@@ -199,3 +199,36 @@ def validate(frame: pd.DataFrame, rules: list[Rule]) -> list[Outcome]:
         outcomes.append(Outcome(rule, not index, len(index), sample, index))
     order = {id(r): i for i, r in enumerate(rules)}
     return sorted(outcomes, key=lambda o: order[id(o.rule)])
+
+
+def _totals_differ(frame: pd.DataFrame) -> pd.Series:
+    """Rows whose (as_of, symbol) total differs from the level table's total by more than 1e-6."""
+    close = np.isclose(frame["table_total_usd"].astype(float), frame["level_total_usd"].astype(float), rtol=1e-6, atol=1e-6)
+    return pd.Series(~close, index=frame.index)
+
+
+BEHAVIORAL_SUITE = [
+    *_not_null("as_of", "pool_id", "venue", "symbol", "side", "created_ts", "price", "weight", "status"),
+    _unique("as_of", "pool_id"),
+    Rule("side in (buy-side, sell-side)", "ExpectColumnValuesToBeInSet", {"column": "side", "value_set": ["buy-side", "sell-side"]}, column="side"),
+    Rule("status in (active, swept)", "ExpectColumnValuesToBeInSet", {"column": "status", "value_set": ["active", "swept"]}, column="status"),
+    *_positive("price", "weight"),
+    _at_least("swept_ts", "created_ts", ignore_row_if="either_value_is_missing"),
+    Rule("created before the end of the as-of day", "ExpectColumnPairValuesAToBeGreaterThanB",
+         {"column_A": "as_of_end", "column_B": "created_ts"}, column="created_ts"),
+]
+
+HEATMAP_SUITE = [
+    *_not_null("as_of", "symbol", "ts", "bin_low", "long_usd", "short_usd"),
+    _unique("as_of", "symbol", "ts", "bin_low"),
+    *_non_negative("long_usd", "short_usd"),
+    Rule("last hour's total = active objective levels at the day's end", custom=_totals_differ, column="table_total_usd",
+         row_level=False),
+]
+
+LIQUIDATION_MAP_SUITE = [
+    *_not_null("as_of", "symbol", "close", "bin_low", "long_usd", "short_usd"),
+    _unique("as_of", "symbol", "bin_low"),
+    *_non_negative("long_usd", "short_usd", "long_cum_usd", "short_cum_usd"),
+    Rule("total = active objective levels at the day's end", custom=_totals_differ, column="table_total_usd", row_level=False),
+]

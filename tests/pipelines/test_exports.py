@@ -38,19 +38,23 @@ def test_files_match_the_level_table_and_the_manifest(exported):
         folder = root / day.isoformat()
         with duckdb.connect(str(path), read_only=True) as con:
             expected = con.execute("select count(*) from levels.objective where as_of = ? and symbol = 'BTC'", [day]).fetchall()[0][0]
+            behavioral = con.execute("select count(*) from levels.behavioral where as_of = ? and symbol = 'BTC'", [day]).fetchall()[0][0]
         csv = pd.read_csv(folder / "BTC" / "levels.csv")
         parquet = pd.read_parquet(folder / "BTC" / "levels.parquet")
         document = json.loads((folder / "BTC" / "levels.json").read_text())
-        assert len(csv) == len(parquet) == len(document["levels"]) == expected > 0
+        assert len(csv) == len(parquet) == len(document["levels"]) == expected + behavioral
+        assert (csv.method == "objective").sum() == expected > 0 and (csv.method == "behavioral").sum() == behavioral > 0
         assert list(csv.columns) == list(LEVEL_FILE_COLUMNS) == list(parquet.columns)
         assert set(csv["as_of"]) == {day.isoformat()} and csv["strength"].between(0, 1).all() and csv["strength"].max() == 1
         pd.testing.assert_series_equal(csv["price"], parquet["price"], check_exact=False, rtol=1e-9)
         manifest = json.loads((folder / "manifest.json").read_text())
         listed = {f["path"]: f for f in manifest["files"]}
-        assert set(listed) == {"BTC/levels.csv", "BTC/levels.parquet", "BTC/levels.json", "BTC/BTC_liquidation_levels.pine"}
+        assert set(listed) == {"BTC/levels.csv", "BTC/levels.parquet", "BTC/levels.json", "BTC/BTC_liquidation_levels.pine",
+                               "BTC/heatmap.png", "BTC/liquidation_map.png"}
+        assert all((folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for name in listed if name.endswith(".png"))
         for name, entry in listed.items():
             assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == entry["sha256"]
-        assert listed["BTC/levels.csv"]["rows"] == expected
+        assert listed["BTC/levels.csv"]["rows"] == expected + behavioral
 
 
 def test_rerun_replaces_files_exactly(exported):
@@ -75,6 +79,8 @@ def test_exported_pine_passes_offline_checks_and_draws_active_levels(exported):
     with duckdb.connect(str(path), read_only=True) as con:
         active = con.execute("select count(*) from levels.objective where as_of = ? and symbol = 'BTC' and status = 'active' "
                              "and preset = 'default' and venue = 'all'", [LEVEL_DAY]).fetchall()[0][0]
+        active += con.execute("select count(*) from levels.behavioral where as_of = ? and symbol = 'BTC' and status = 'active' "
+                              "and venue = 'binance'", [LEVEL_DAY]).fetchall()[0][0]
     assert f"// levels: {min(active, 500)} drawn" in source
     metadata = result.asset_materializations_for_node("exports__pine_scripts")[-1].metadata
     assert metadata["scripts"].value == 2 and metadata["example"].value.endswith("BTC_liquidation_levels.pine")

@@ -18,10 +18,14 @@ from pipelines.defs.partitions import daily_partitions
 from pipelines.defs.resources import DUCKDB_POOL, warehouse
 from pipelines.lib.margin import liq_price_mismatch
 from pipelines.lib.progress import report
-from pipelines.lib.validation import RAW_SUITES, Outcome, Rule, objective_suite, validate
+from pipelines.lib.validation import (BEHAVIORAL_SUITE, HEATMAP_SUITE, LIQUIDATION_MAP_SUITE, RAW_SUITES, Outcome, Rule,
+                                      objective_suite, validate)
 from pipelines.lib.warehouse import reject_payload, replace_validation
 
 ALL_LEVERAGES = sorted({L for params in PRESETS.values() for L in params.leverages})
+
+ACTIVE_LEVEL_TOTALS = ("select as_of, symbol, sum(notional_usd) as level_total_usd from levels.objective "
+                       "where status = 'active' and preset = 'default' and venue = 'all' group by all")
 
 # table -> (asset key, SQL giving the table's rows of [start, end) with partition_day, ts_day)
 CHECKED: dict[str, tuple[list[str], str]] = {
@@ -32,20 +36,39 @@ CHECKED: dict[str, tuple[list[str], str]] = {
     },
     "levels.objective": (["levels", "objective"], "select *, as_of as partition_day, cast(as_of + 1 as timestamp) as as_of_end "
                                                   "from levels.objective where as_of >= ? and as_of < ? order by level_id"),
+    "levels.behavioral": (["levels", "behavioral"], "select *, as_of as partition_day, cast(as_of + 1 as timestamp) as as_of_end "
+                                                    "from levels.behavioral where as_of >= ? and as_of < ? order by pool_id"),
+    # the views carry, per (as_of, symbol), their own total next to the level table's total
+    "levels.heatmap": (["levels", "heatmap"], f"""
+        with totals as ({ACTIVE_LEVEL_TOTALS})
+        select h.*, h.as_of as partition_day,
+               sum(h.long_usd + h.short_usd) filter (where h.ts = cast(h.as_of as timestamp) + interval 23 hour)
+                   over (partition by h.as_of, h.symbol) as table_total_usd,
+               coalesce(t.level_total_usd, 0) as level_total_usd
+        from levels.heatmap h left join totals t using (as_of, symbol)
+        where h.as_of >= ? and h.as_of < ? order by all"""),
+    "levels.liquidation_map": (["levels", "liquidation_map"], f"""
+        with totals as ({ACTIVE_LEVEL_TOTALS})
+        select m.*, m.as_of as partition_day,
+               sum(m.long_usd + m.short_usd) over (partition by m.as_of, m.symbol) as table_total_usd,
+               coalesce(t.level_total_usd, 0) as level_total_usd
+        from levels.liquidation_map m left join totals t using (as_of, symbol)
+        where m.as_of >= ? and m.as_of < ? order by all"""),
 }
 
 
 def suite_for(table: str) -> list[Rule]:
     if table == "levels.objective":
         return objective_suite(ALL_LEVERAGES, liq_price_mismatch)
-    return RAW_SUITES[table]
+    return {"levels.behavioral": BEHAVIORAL_SUITE, "levels.heatmap": HEATMAP_SUITE,
+            "levels.liquidation_map": LIQUIDATION_MAP_SUITE}.get(table) or RAW_SUITES[table]
 
 
 def per_day_records(table: str, frame: pd.DataFrame, outcomes: list[Outcome], days: list[dt.date]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split whole-range outcomes into (validation rows, quarantine rows) per partition day."""
     day_of_row = pd.to_datetime(frame["partition_day"]).dt.date.to_numpy() if len(frame) else []
     results, quarantine = [], []
-    payload_columns = [c for c in frame.columns if c not in ("partition_day", "ts_day", "as_of_end")]
+    payload_columns = [c for c in frame.columns if c not in ("partition_day", "ts_day", "as_of_end", "table_total_usd", "level_total_usd")]
     for outcome in outcomes:
         failing_by_day: dict[dt.date, list[int]] = {}
         for i in outcome.failing_index:
@@ -123,3 +146,6 @@ open_interest_suite = build_check("raw.open_interest")
 funding_suite = build_check("raw.funding")
 liquidations_suite = build_check("raw.liquidations")
 objective_suite_check = build_check("levels.objective")
+behavioral_suite_check = build_check("levels.behavioral")
+heatmap_suite_check = build_check("levels.heatmap")
+liquidation_map_suite_check = build_check("levels.liquidation_map")

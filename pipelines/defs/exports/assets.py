@@ -158,6 +158,8 @@ def pictures(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlis
                 images = {"heatmap": heat, "liquidation_map": liq_map, "symbol": spec.symbol}
             write_manifest(exports.path, day)
             report(context, f"{day} exports: pictures for {len(specs)} symbols")
+    for spec in specs:
+        refresh_latest(exports.path, spec.symbol, LEVEL_FILES + (pine_file_name(spec.symbol), "heatmap.png", "liquidation_map.png"))
     metadata = {"pictures": dg.MetadataValue.int(2 * len(written)), "written": _paths_table(written)}
     if images:
         metadata["heatmap"] = dg.MetadataValue.md(markdown_image(images["heatmap"], f"{images['symbol']} heatmap"))
