@@ -130,20 +130,25 @@ def max_pain(zones: pd.DataFrame, close: float) -> dict:
 def liquidation_stats(events: pd.DataFrame, hours: pd.DatetimeIndex) -> pd.DataFrame:
     """Rolling 1/4/12/24 h totals of realized liquidations at the end of each hour, per venue and
     across venues ('all'). `events`: venue, ts, side, usd. Columns: ts (hour end), venue,
-    window_hours, long_usd, short_usd, unknown_usd, count."""
-    rows = []
-    ends = hours + pd.Timedelta(hours=1)
-    frames = [("all", events)] + [(v, g) for v, g in events.groupby("venue")]
-    for venue, group in frames:
+    window_hours, long_usd, short_usd, unknown_usd, count. Windows are [end − w, end)."""
+    columns = ["ts", "venue", "window_hours", "long_usd", "short_usd", "unknown_usd", "count"]
+    ends = (hours + pd.Timedelta(hours=1)).to_numpy("datetime64[ns]")
+    parts = []
+    for venue, group in [("all", events)] + list(events.groupby("venue")):
+        group = group.sort_values("ts")
         ts = group["ts"].to_numpy("datetime64[ns]")
+        usd = group["usd"].to_numpy(float)
+        cumulative = {side: np.concatenate([[0.0], np.cumsum(np.where(group["side"].to_numpy() == side, usd, 0.0))])
+                      for side in ("long", "short", "unknown")}
+        upper = np.searchsorted(ts, ends, side="left")
         for window in STAT_WINDOWS_HOURS:
-            for end in ends:
-                inside = group[(ts >= (end - pd.Timedelta(hours=window)).to_datetime64()) & (ts < end.to_datetime64())]
-                by_side = inside.groupby("side")["usd"].sum()
-                rows.append({"ts": end, "venue": venue, "window_hours": window,
-                             "long_usd": float(by_side.get("long", 0.0)), "short_usd": float(by_side.get("short", 0.0)),
-                             "unknown_usd": float(by_side.get("unknown", 0.0)), "count": len(inside)})
-    return pd.DataFrame(rows, columns=["ts", "venue", "window_hours", "long_usd", "short_usd", "unknown_usd", "count"])
+            lower = np.searchsorted(ts, ends - np.timedelta64(window, "h"), side="left")
+            parts.append(pd.DataFrame({
+                "ts": ends, "venue": venue, "window_hours": window,
+                **{f"{side}_usd": cumulative[side][upper] - cumulative[side][lower] for side in ("long", "short", "unknown")},
+                "count": upper - lower,
+            }))
+    return pd.concat(parts, ignore_index=True)[columns]
 
 
 def largest_liquidations(events: pd.DataFrame, top: int = 10) -> pd.DataFrame:
