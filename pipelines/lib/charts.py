@@ -59,6 +59,7 @@ def heatmap_chart(cells: pd.DataFrame, bars: pd.DataFrame, title: str) -> bytes:
     if len(cells):
         lo, hi = bars["low"].min() * 0.95, bars["high"].max() * 1.05
         shown = cells[(cells["bin_low"] >= lo) & (cells["bin_high"] <= hi)]
+    if len(cells) and len(shown):
         hours = sorted(cells["ts"].unique())
         width = float((cells["bin_high"] - cells["bin_low"]).iloc[0])
         edges = np.arange(np.floor(lo / width) * width, hi + width, width)
@@ -78,13 +79,15 @@ def heatmap_chart(cells: pd.DataFrame, bars: pd.DataFrame, title: str) -> bytes:
 
 
 def liquidation_map_chart(rows: pd.DataFrame, close: float, title: str) -> bytes:
-    """Cumulative long (below the close) and short (above) curves plus USD bars per leverage tier."""
+    """Cumulative long (below the close) and short (above) curves plus USD bars per leverage tier
+    (levels within ±15 % of the close)."""
+    import numpy as np
+
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.4), dpi=72)
     if len(rows):
-        import numpy as np
-
         near = rows[(rows["bin_low"] > close * 0.85) & (rows["bin_high"] < close * 1.15)]
+    if len(rows) and len(near):
         width = float((rows["bin_high"] - rows["bin_low"]).iloc[0])
         # a dense bin grid drawn as filled stairs: one polygon per tier instead of one patch per bar
         first = np.floor(near["bin_low"].min() / width)

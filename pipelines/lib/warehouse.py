@@ -219,26 +219,34 @@ def replace_partition(
     if len(stage) and (stage["ts"].min() < partition.start or stage["ts"].max() >= partition.end):
         raise ValueError(f"rows for {partition} fall outside the day {partition.day}")
     rejects = rejects if rejects is not None else pd.DataFrame(columns=REJECT_COLUMNS)
-    column_list = ", ".join(columns)
+    replace_in_transaction(
+        con,
+        deletes=[
+            (f"delete from raw.{partition.table} where venue = ? and symbol = ? and ts >= ? and ts < ?",
+             [partition.venue, partition.symbol, partition.start, partition.end]),
+            ("delete from ops.rejects where table_name = ? and venue = ? and symbol = ? and (day = ? or (day is null and source = ?))",
+             [partition.table, partition.venue, partition.symbol, partition.day, source]),
+        ],
+        inserts=[(f"raw.{partition.table}", stage), ("ops.rejects", rejects.loc[:, REJECT_COLUMNS])],
+    )
+
+
+def replace_in_transaction(con: duckdb.DuckDBPyConnection, deletes: list[tuple[str, list]],
+                           inserts: list[tuple[str, pd.DataFrame]]) -> None:
+    """Run the deletes, then insert each frame into its table (by column name), in one transaction.
+
+    Table names come from this module's own constants, never from external input.
+    """
     con.execute("begin transaction")
     try:
-        con.execute(
-            f"delete from raw.{partition.table} where venue = ? and symbol = ? and ts >= ? and ts < ?",
-            [partition.venue, partition.symbol, partition.start, partition.end],
-        )
-        if len(stage):
-            con.register("stage_rows", stage)
-            con.execute(f"insert into raw.{partition.table} ({column_list}) select {column_list} from stage_rows")
-            con.unregister("stage_rows")
-        con.execute(
-            "delete from ops.rejects where table_name = ? and venue = ? and symbol = ? "
-            "and (day = ? or (day is null and source = ?))",
-            [partition.table, partition.venue, partition.symbol, partition.day, source],
-        )
-        if len(rejects):
-            con.register("stage_rejects", rejects.loc[:, REJECT_COLUMNS])
-            con.execute(f"insert into ops.rejects select {', '.join(REJECT_COLUMNS)} from stage_rejects")
-            con.unregister("stage_rejects")
+        for statement, params in deletes:
+            con.execute(statement, params)
+        for table, frame in inserts:
+            if len(frame):
+                columns = ", ".join(frame.columns)
+                con.register("stage_rows", frame)
+                con.execute(f"insert into {table} ({columns}) select {columns} from stage_rows")
+                con.unregister("stage_rows")
         con.execute("commit")
     except Exception:
         con.execute("rollback")
@@ -249,36 +257,18 @@ def replace_as_of(con: duckdb.DuckDBPyConnection, table: str, as_of: dt.date, sy
     """Replace the rows of one (as_of day, symbol) in a `levels.*` table, in one transaction."""
     if table not in LEVEL_TABLES:
         raise ValueError(f"unknown level table {table!r}")
-    columns = ", ".join(rows.columns)
-    con.execute("begin transaction")
-    try:
-        con.execute(f"delete from {table} where as_of = ? and symbol = ?", [as_of, symbol])
-        if len(rows):
-            con.register("stage_levels", rows)
-            con.execute(f"insert into {table} ({columns}) select {columns} from stage_levels")
-            con.unregister("stage_levels")
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
+    replace_in_transaction(con, [(f"delete from {table} where as_of = ? and symbol = ?", [as_of, symbol])], [(table, rows)])
 
 
 def replace_validation(con: duckdb.DuckDBPyConnection, table: str, day: dt.date, results: pd.DataFrame,
                        quarantine: pd.DataFrame) -> None:
     """Replace one (table, day)'s validation results and quarantined rows in one transaction."""
-    con.execute("begin transaction")
-    try:
-        con.execute("delete from ops.validation_results where table_name = ? and day = ?", [table, day])
-        con.execute("delete from ops.quarantine where table_name = ? and day = ?", [table, day])
-        for target, frame in (("ops.validation_results", results), ("ops.quarantine", quarantine)):
-            if len(frame):
-                con.register("stage_validation", frame)
-                con.execute(f"insert into {target} ({', '.join(frame.columns)}) select {', '.join(frame.columns)} from stage_validation")
-                con.unregister("stage_validation")
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
+    replace_in_transaction(
+        con,
+        deletes=[("delete from ops.validation_results where table_name = ? and day = ?", [table, day]),
+                 ("delete from ops.quarantine where table_name = ? and day = ?", [table, day])],
+        inserts=[("ops.validation_results", results), ("ops.quarantine", quarantine)],
+    )
 
 
 def table_counts(con: duckdb.DuckDBPyConnection, tables: list[str]) -> dict[str, int]:
