@@ -1,0 +1,208 @@
+"""Level quality scorecard: do levels standing before a window predict the liquidations in it?
+
+For each window (default 30 minutes; never finer than the bars) a level counts when it was known
+before the window started (`created_ts` ≤ window start) and price had not touched it since —
+touches recomputed from the bars, never taken from the level's own `filled_ts`. The window's
+predicted long (short) USD is the size of the standing long (short) levels inside the window's
+traded range [low, high]; it is compared with the realized long (short) liquidation USD.
+
+Metrics (NaN where undefined, e.g. a constant series):
+- Spearman rank correlation per side and pooled (long and short windows stacked);
+- top-decile capture: share of realized USD in the 10 % of windows with the highest prediction
+  (ties share the cut-off proportionally, so a constant prediction captures exactly 0.10);
+- partial rank correlation of prediction and realized after removing what the window's own move
+  away from the open explains (its range);
+- 95 % intervals by resampling whole days (percentile bootstrap, seeded).
+
+Baselines scored next to every model: `range_only` (each window predicted by its own move away
+from the open), `fixed_bands` (levels at each day's open × (1 ∓ 1/L)), and `placebo` (equal-size
+levels at every bar's close with the objective engine's leverage geometry, no OI information).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pandas as pd
+
+from indicators._crossing import first_at_or_below, push_until
+
+SIDES = ("long", "short")
+
+
+def make_windows(bars: pd.DataFrame, events: pd.DataFrame, window: str = "30min") -> pd.DataFrame:
+    """Windows of `window` from bars (ts = bar open) and realized events (ts, side, usd).
+
+    Columns: start, day, open, high, low, long_usd, short_usd. Raises when the bars are coarser
+    than the window (their range cannot be split).
+    """
+    step = pd.Timedelta(window)
+    ts = pd.to_datetime(bars["ts"])
+    bar_step = ts.diff().median() if len(ts) > 1 else step
+    if bar_step > step:
+        raise ValueError(f"window {window} is finer than the bars ({bar_step}); use a window of at least the bar interval")
+    grouped = bars.assign(start=ts.dt.floor(step)).groupby("start")
+    windows = pd.DataFrame({"open": grouped["open"].first(), "high": grouped["high"].max(), "low": grouped["low"].min()})
+    realized = events.assign(start=pd.to_datetime(events["ts"]).dt.floor(step))
+    for side in SIDES:
+        windows[f"{side}_usd"] = realized[realized["side"] == side].groupby("start")["usd"].sum().reindex(windows.index, fill_value=0.0)
+    windows = windows.reset_index()
+    windows["day"] = windows["start"].dt.date
+    return windows[["start", "day", "open", "high", "low", "long_usd", "short_usd"]]
+
+
+@numba.njit(cache=True)
+def _first_touch(values, starts, prices):
+    """For levels sorted by start: first window j >= start with values[j] <= price, else -1."""
+    n = values.shape[0]
+    stack = np.empty(n, dtype=np.int64)
+    size, next_push = 0, n - 1
+    out = np.full(starts.shape[0], -1, dtype=np.int64)
+    for m in range(starts.shape[0] - 1, -1, -1):
+        if starts[m] < n:
+            size, next_push = push_until(values, stack, size, next_push, starts[m])
+            out[m] = first_at_or_below(values, stack, size, prices[m])
+    return out
+
+
+def predictions(levels: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:
+    """Predicted long/short size per window from `levels` (created_ts, side, price, size[, expires_ts])."""
+    out = {"long_pred": np.zeros(len(windows)), "short_pred": np.zeros(len(windows))}
+    if levels.empty or windows.empty:
+        return pd.DataFrame(out)
+    starts = windows["start"].to_numpy("datetime64[ns]")
+    lows, highs = windows["low"].to_numpy(float), windows["high"].to_numpy(float)
+    for side in SIDES:
+        chosen = levels[levels["side"] == side]
+        first = np.searchsorted(starts, chosen["created_ts"].to_numpy("datetime64[ns]"), side="left")
+        order = np.argsort(first, kind="stable")
+        prices = chosen["price"].to_numpy(float)[order]
+        if side == "long":
+            touch = _first_touch(lows, first[order], prices)
+        else:
+            touch = _first_touch(-highs, first[order], -prices)
+        sizes = chosen["size"].to_numpy(float)[order]
+        valid = touch >= 0
+        if "expires_ts" in chosen:
+            expires = chosen["expires_ts"].to_numpy("datetime64[ns]")[order]
+            valid &= ~(starts[np.maximum(touch, 0)] >= expires)
+        inside = valid & (prices >= lows[np.maximum(touch, 0)]) & (prices <= highs[np.maximum(touch, 0)])
+        np.add.at(out[f"{side}_pred"], touch[inside], sizes[inside])
+    return pd.DataFrame(out)
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman rank correlation (average ranks for ties); NaN when either side is constant."""
+    if len(x) < 3:
+        return float("nan")
+    rx, ry = pd.Series(x).rank().to_numpy(), pd.Series(y).rank().to_numpy()
+    if rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def partial_spearman(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> float:
+    """Rank correlation of x and y with z's (rank) influence removed from both."""
+    rxy, rxz, ryz = spearman(x, y), spearman(x, z), spearman(y, z)
+    denominator = np.sqrt((1 - rxz**2) * (1 - ryz**2))
+    return float((rxy - rxz * ryz) / denominator) if denominator > 0 else float("nan")
+
+
+def top_decile_capture(prediction: np.ndarray, realized: np.ndarray, fraction: float = 0.10) -> float:
+    """Share of realized USD in the `fraction` of windows with the highest prediction; a group of
+    tied predictions straddling the cut-off contributes the fraction of it that fits."""
+    total = realized.sum()
+    if len(prediction) == 0 or total <= 0:
+        return float("nan")
+    k = fraction * len(prediction)
+    frame = pd.DataFrame({"p": prediction, "r": realized}).groupby("p", sort=True)["r"].agg(["sum", "count"])[::-1]
+    before = frame["count"].cumsum() - frame["count"]
+    taken = ((k - before).clip(lower=0) / frame["count"]).clip(upper=1)
+    return float((taken * frame["sum"]).sum() / total)
+
+
+def _metrics(pred_long, pred_short, windows) -> dict:
+    real_long, real_short = windows["long_usd"].to_numpy(float), windows["short_usd"].to_numpy(float)
+    move_long = (windows["open"] - windows["low"]).to_numpy(float)
+    move_short = (windows["high"] - windows["open"]).to_numpy(float)
+    pred, real, move = (np.concatenate(p) for p in ((pred_long, pred_short), (real_long, real_short), (move_long, move_short)))
+    return {
+        "spearman_long": spearman(pred_long, real_long), "spearman_short": spearman(pred_short, real_short),
+        "spearman_pooled": spearman(pred, real), "capture_top10": top_decile_capture(pred, real),
+        "partial_rank": partial_spearman(pred, real, move),
+    }
+
+
+def score(pred: pd.DataFrame, windows: pd.DataFrame, resamples: int = 500, seed: int = 7) -> dict:
+    """Metrics of one model's per-window predictions, with day-resampled 95 % intervals."""
+    result = _metrics(pred["long_pred"].to_numpy(float), pred["short_pred"].to_numpy(float), windows)
+    days = windows["day"].to_numpy()
+    unique_days = np.unique(days)
+    rng = np.random.default_rng(seed)
+    samples = {k: [] for k in ("spearman_pooled", "capture_top10")}
+    rows_by_day = {d: np.flatnonzero(days == d) for d in unique_days}
+    for _ in range(resamples if len(unique_days) > 1 else 0):
+        rows = np.concatenate([rows_by_day[d] for d in rng.choice(unique_days, len(unique_days))])
+        m = _metrics(pred["long_pred"].to_numpy(float)[rows], pred["short_pred"].to_numpy(float)[rows], windows.iloc[rows])
+        for key in samples:
+            samples[key].append(m[key])
+    for key, values in samples.items():
+        values = np.array([v for v in values if np.isfinite(v)])
+        result[f"{key}_ci_low"] = float(np.percentile(values, 2.5)) if len(values) else float("nan")
+        result[f"{key}_ci_high"] = float(np.percentile(values, 97.5)) if len(values) else float("nan")
+    result["windows"] = len(windows)
+    result["days"] = len(unique_days)
+    result["realized_usd"] = float(windows["long_usd"].sum() + windows["short_usd"].sum())
+    return result
+
+
+def range_only(windows: pd.DataFrame) -> pd.DataFrame:
+    """Baseline (a): each window predicted by its own move away from the open, per side."""
+    return pd.DataFrame({"long_pred": (windows["open"] - windows["low"]).to_numpy(float),
+                         "short_pred": (windows["high"] - windows["open"]).to_numpy(float)})
+
+
+def fixed_bands(bars: pd.DataFrame, leverages=(10, 25, 50, 100)) -> pd.DataFrame:
+    """Baseline (b): every day, equal-size levels at the day's open × (1 ∓ 1/L), valid that day."""
+    ts = pd.to_datetime(bars["ts"])
+    opens = bars.assign(day=ts.dt.floor("D")).groupby("day")["open"].first()
+    rows = []
+    for day, price in opens.items():
+        for L in leverages:
+            for side, sign in (("long", -1), ("short", 1)):
+                rows.append({"created_ts": day, "expires_ts": day + pd.Timedelta(days=1), "side": side,
+                             "price": price * (1 + sign / L), "size": 1.0})
+    return pd.DataFrame(rows)
+
+
+def placebo(bars: pd.DataFrame, price_for, leverages, lag: pd.Timedelta, expiry: pd.Timedelta) -> pd.DataFrame:
+    """Baseline (c): equal-size levels at every bar's close with the model's leverage geometry
+    (`price_for(side, base, leverage)`), known `lag` after the bar opens, expiring like the model's."""
+    created = pd.to_datetime(bars["ts"]).to_numpy("datetime64[ns]") + np.timedelta64(lag)
+    closes = bars["close"].to_numpy(float)
+    parts = []
+    for side in SIDES:
+        for L in leverages:
+            prices = price_for(side, closes, L)
+            if prices is None:
+                continue
+            parts.append(pd.DataFrame({"created_ts": created, "expires_ts": created + np.timedelta64(expiry), "side": side,
+                                       "price": np.asarray(prices, float), "size": 1.0}))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["created_ts", "side", "price", "size"])
+
+
+def verdict(report: pd.DataFrame, model: str = "objective:default") -> str:
+    """One plain sentence: does the model beat the price-only placebo?"""
+    if model not in report.index or "placebo" not in report.index:
+        return "no verdict: model or placebo missing"
+    m, p = report.loc[model], report.loc["placebo"]
+    if not np.isfinite(m["spearman_pooled"]) or not np.isfinite(p["spearman_pooled"]):
+        return f"no verdict: too few windows with liquidations ({int(m['windows'])} windows, {int(m['days'])} days)"
+    better = m["spearman_pooled"] > p["spearman_pooled"] and m["capture_top10"] >= p["capture_top10"]
+    clear = m["spearman_pooled_ci_low"] > p["spearman_pooled"]
+    if better and clear:
+        return f"{model} beats the price-only placebo: open interest adds information here"
+    if better:
+        return (f"{model} scores above the price-only placebo, but its 95 % interval includes the placebo's score: "
+                "not shown that open interest adds information")
+    return f"{model} does NOT beat the price-only placebo: no evidence that open interest adds information here"
