@@ -91,11 +91,17 @@ def predictions(levels: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks, tied values sharing the mean of their ranks."""
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    return (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]
+
+
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
     """Spearman rank correlation (average ranks for ties); NaN when either side is constant."""
     if len(x) < 3:
         return float("nan")
-    rx, ry = pd.Series(x).rank().to_numpy(), pd.Series(y).rank().to_numpy()
+    rx, ry = average_ranks(np.asarray(x, float)), average_ranks(np.asarray(y, float))
     if rx.std() == 0 or ry.std() == 0:
         return float("nan")
     return float(np.corrcoef(rx, ry)[0, 1])
@@ -115,10 +121,11 @@ def top_decile_capture(prediction: np.ndarray, realized: np.ndarray, fraction: f
     if len(prediction) == 0 or total <= 0:
         return float("nan")
     k = fraction * len(prediction)
-    frame = pd.DataFrame({"p": prediction, "r": realized}).groupby("p", sort=True)["r"].agg(["sum", "count"])[::-1]
-    before = frame["count"].cumsum() - frame["count"]
-    taken = ((k - before).clip(lower=0) / frame["count"]).clip(upper=1)
-    return float((taken * frame["sum"]).sum() / total)
+    _, inverse, counts = np.unique(-np.asarray(prediction, float), return_inverse=True, return_counts=True)  # highest first
+    sums = np.bincount(inverse, weights=realized, minlength=len(counts))
+    before = np.cumsum(counts) - counts
+    taken = np.clip((k - before) / counts, 0.0, 1.0)
+    return float((taken * sums).sum() / total)
 
 
 def _metrics(pred_long, pred_short, windows) -> dict:
@@ -200,9 +207,10 @@ def verdict(report: pd.DataFrame, model: str = "objective:default") -> str:
         return f"no verdict: too few windows with liquidations ({int(m['windows'])} windows, {int(m['days'])} days)"
     better = m["spearman_pooled"] > p["spearman_pooled"] and m["capture_top10"] >= p["capture_top10"]
     clear = m["spearman_pooled_ci_low"] > p["spearman_pooled"]
+    caveat = f" (only {int(m['days'])} days, {int(m['windows'])} windows: intervals are wide)" if m["days"] < 10 else ""
     if better and clear:
-        return f"{model} beats the price-only placebo: open interest adds information here"
+        return f"{model} beats the price-only placebo: open interest adds information here{caveat}"
     if better:
         return (f"{model} scores above the price-only placebo, but its 95 % interval includes the placebo's score: "
-                "not shown that open interest adds information")
-    return f"{model} does NOT beat the price-only placebo: no evidence that open interest adds information here"
+                f"not shown that open interest adds information{caveat}")
+    return f"{model} does NOT beat the price-only placebo: no evidence that open interest adds information here{caveat}"

@@ -109,6 +109,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         counts = table_counts(con, SUMMARY_TABLES)
         nearest = nearest_levels(con, args.end)
         outcomes = day_outcomes(con, args.start, args.end)
+        scorecards = demo_scorecards(con, args)
         report_path = write_text_atomic(exports_root() / "validation_report.md", validation_report(con, args.start, args.end))
     print()
     print(f"Run {'succeeded' if result.success else 'FAILED'} in {elapsed:.1f} s (run id {result.run_id}).")
@@ -120,6 +121,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"  {'symbol':<7}{'close':>12}  {'long liq below':>16} {'USD':>10}  {'short liq above':>16} {'USD':>10}  active")
     for symbol, close, long_px, long_usd, short_px, short_usd, active in nearest:
         print(f"  {symbol:<7}{close:>12,.2f}  {_fmt(long_px):>16} {_usd(long_usd):>10}  {_fmt(short_px):>16} {_usd(short_usd):>10}  {active}")
+    for text in scorecards:
+        print(text)
     print(f"DuckDB warehouse: {warehouse_path()}")
     print(f"Exports:          {exports_root()}  (one folder per day, latest/ = newest day)")
     first = (symbols_for_demo(args) or ["BTC"])[0]
@@ -134,6 +137,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
             if event.is_failure:
                 print(f"  failure: {event.message}", file=sys.stderr)
     return 0 if result.success else 1
+
+
+SCORED_DAYS = (dt.date(2026, 3, 4), dt.date(2026, 3, 5))  # the bundled days with realized (OKX) liquidations
+
+
+def demo_scorecards(con, args) -> list[str]:
+    from pipelines.lib.paths import watchlist_path
+    from pipelines.lib.scorecard import scorecard
+    from pipelines.lib.watchlist import load_watchlist
+
+    start, end = max(SCORED_DAYS[0], args.start), min(SCORED_DAYS[1], args.end)
+    if start > end:
+        return []
+    texts = []
+    for spec in load_watchlist(watchlist_path()).select(args.symbols):
+        report, _, _ = scorecard(con, spec.symbol, list(spec.listings), start, end)
+        if len(report):
+            texts.append(format_scorecard(report, spec.symbol, start, end))
+    return texts
 
 
 def symbols_for_demo(args) -> list[str]:
@@ -170,6 +192,39 @@ def _usd(value) -> str:
     return "-" if value is None else f"{value / 1e6:,.1f}M"
 
 
+def format_scorecard(report, symbol: str, start, end) -> str:
+    from indicators.quality import verdict
+
+    shown = report[["windows", "realized_usd", "spearman_long", "spearman_short", "spearman_pooled", "spearman_pooled_ci_low",
+                    "spearman_pooled_ci_high", "capture_top10", "capture_top10_ci_low", "capture_top10_ci_high", "partial_rank"]]
+    table = shown.assign(realized_usd=shown["realized_usd"] / 1e6).round(3).rename(columns={"realized_usd": "realized_musd"})
+    window = report.attrs.get("window", "?")
+    return (f"Scorecard {symbol} {start} → {end} (windows of {window}; 95 % intervals resample whole days):\n"
+            f"{table.to_string()}\n=> {verdict(report, 'objective:default' if 'objective:default' in report.index else 'external')}")
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from pipelines.lib.paths import watchlist_path
+    from pipelines.lib.scorecard import file_levels, scorecard
+    from pipelines.lib.watchlist import WatchlistError, load_watchlist
+
+    try:
+        spec = load_watchlist(watchlist_path()).get(args.symbol)
+        external = file_levels(args.levels) if args.levels else None
+    except (WatchlistError, ValueError, FileNotFoundError) as exc:
+        print(f"liqlevels score: {exc}", file=sys.stderr)
+        return 2
+    with duckdb.connect(str(warehouse_path()), read_only=True) as con:
+        report, _, _ = scorecard(con, spec.symbol, list(spec.listings), args.start, args.end, args.window, external, args.resamples)
+    if report.empty:
+        print(f"liqlevels score: no candles for {spec.symbol} in {args.start} → {args.end}", file=sys.stderr)
+        return 1
+    print(format_scorecard(report, spec.symbol, args.start, args.end))
+    return 0
+
+
 def _date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -186,6 +241,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--symbols", nargs="*", default=None, help="canonical symbols (default: the whole watchlist)")
     demo.set_defaults(func=cmd_demo)
     liq_price_cli.add_parser(sub)
+    score = sub.add_parser("score", help="Score levels against the realized liquidations that followed them.",
+                           description="Score the warehouse's levels (or an external level file) window by window against realized "
+                                       "liquidations, next to the range-only, fixed-band and price-only placebo baselines.")
+    score.add_argument("--symbol", required=True, help="canonical symbol, e.g. BTC")
+    score.add_argument("--start", type=_date, required=True, help="first UTC day scored")
+    score.add_argument("--end", type=_date, required=True, help="last UTC day scored (inclusive)")
+    score.add_argument("--levels", help="CSV/Parquet with created_ts, side (long/short), price, notional_usd (default: the warehouse's levels)")
+    score.add_argument("--window", default="30min", help="window length (pandas offset, default 30min; never finer than the candles)")
+    score.add_argument("--resamples", type=int, default=200, help="bootstrap resamples of whole days (default 200)")
+    score.set_defaults(func=cmd_score)
     return parser
 
 

@@ -128,6 +128,22 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        5,
+        "level quality scorecard",
+        [
+            """create table levels.quality (
+                as_of date not null, symbol varchar not null, span varchar not null, model varchar not null,
+                window_minutes integer not null, windows integer, days integer, realized_usd double,
+                spearman_long double, spearman_short double, spearman_pooled double,
+                spearman_pooled_ci_low double, spearman_pooled_ci_high double, capture_top10 double,
+                capture_top10_ci_low double, capture_top10_ci_high double, partial_rank double, verdict varchar,
+                primary key (as_of, symbol, span, model))""",
+        ],
+    )
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 # Column order of each raw table (the order inserts use). Table names only ever come from here.
@@ -139,7 +155,7 @@ RAW_COLUMNS: dict[str, list[str]] = {
     "liquidations": ["venue", "symbol", "ts", "side", "price", "qty_base", "usd", "source"],
 }
 LEVEL_TABLES = ("levels.objective", "levels.behavioral", "levels.heatmap", "levels.liquidation_map", "levels.clusters",
-                "levels.max_pain", "levels.liquidation_stats", "levels.largest_liquidations")
+                "levels.max_pain", "levels.liquidation_stats", "levels.largest_liquidations", "levels.quality")
 REJECT_COLUMNS = ["table_name", "venue", "symbol", "day", "source", "field", "reason", "payload"]
 
 

@@ -1,0 +1,129 @@
+"""Assemble the level-quality scorecard of one symbol over a date range from the warehouse (or an
+external level file): windows, realized liquidations, every model and the three baselines."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from indicators import quality
+from indicators.objective import PRESETS, level_price
+from pipelines.lib.margin import ALL_VENUES, margin_tiers
+from pipelines.lib.market import INTERVAL_SECONDS, load_klines, price_venue
+
+INTERVAL = "1h"
+DEFAULT_WINDOW = "30min"
+LOOKBACK = dt.timedelta(days=31)  # levels and placebo levels standing at the start of the range
+REPORT_COLUMNS = ["windows", "days", "realized_usd", "spearman_long", "spearman_short", "spearman_pooled",
+                  "spearman_pooled_ci_low", "spearman_pooled_ci_high", "capture_top10", "capture_top10_ci_low",
+                  "capture_top10_ci_high", "partial_rank"]
+
+
+def window_for(requested: str) -> str:
+    """The requested window, or the bar interval when the bars are coarser (their range cannot be split)."""
+    bar = pd.Timedelta(seconds=INTERVAL_SECONDS[INTERVAL])
+    return requested if pd.Timedelta(requested) >= bar else INTERVAL
+
+
+def warehouse_models(con, symbol: str, start: dt.date, end: dt.date, pool_venue: str | None) -> dict[str, pd.DataFrame]:
+    """Levels of each stored model standing during [start, end], known one bar after their bar opened."""
+    lag = pd.Timedelta(seconds=INTERVAL_SECONDS[INTERVAL])
+    objective = con.execute(
+        "select preset, level_id, any_value(created_ts) as created_ts, any_value(side) as side, any_value(liq_price) as price, "
+        "any_value(initial_notional_usd) as size, any_value(expires_ts) as expires_ts from levels.objective "
+        "where symbol = ? and venue = ? and as_of between ? and ? group by preset, level_id", [symbol, ALL_VENUES, start, end]).fetch_df()
+    models = {f"objective:{preset}": group.assign(created_ts=group["created_ts"] + lag).drop(columns=["preset", "level_id"])
+              for preset, group in objective.groupby("preset")}
+    pools = con.execute(
+        "select pool_id, any_value(created_ts) as created_ts, any_value(side) as side, any_value(price) as price, any_value(weight) as size "
+        "from levels.behavioral where symbol = ? and venue = ? and as_of between ? and ? group by pool_id",
+        [symbol, pool_venue, start, end]).fetch_df()
+    if len(pools):
+        pools["side"] = pools["side"].map({"sell-side": "long", "buy-side": "short"})
+        models["behavioral"] = pools.assign(created_ts=pools["created_ts"] + lag).drop(columns=["pool_id"])
+    return models
+
+
+def file_levels(path: str) -> pd.DataFrame:
+    """An external level file (CSV or Parquet): created_ts, side (long/short), price, notional_usd."""
+    frame = pd.read_parquet(path) if str(path).endswith(".parquet") else pd.read_csv(path)
+    missing = {"created_ts", "side", "price", "notional_usd"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"level file {path}: missing column(s) {', '.join(sorted(missing))}")
+    bad = ~frame["side"].isin(["long", "short"])
+    if bad.any():
+        raise ValueError(f"level file {path}: field 'side' must be long or short, got {sorted(set(frame.loc[bad, 'side'].astype(str)))[:5]}")
+    created = pd.to_datetime(frame["created_ts"], utc=True).dt.tz_convert(None)
+    return pd.DataFrame({"created_ts": created, "side": frame["side"], "price": frame["price"].astype(float),
+                         "size": frame["notional_usd"].astype(float)})
+
+
+def scorecard(con, symbol: str, venues: list[str], start: dt.date, end: dt.date, window: str = DEFAULT_WINDOW,
+              external: pd.DataFrame | None = None, resamples: int = 200) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """(report: one row per model and baseline, the scored windows, predictions per model).
+
+    Scores the windows of [start, end]; levels and placebo levels come from up to 31 days before, so
+    touches before the range are seen. Realized liquidations of unknown side are left out.
+    """
+    range_start = dt.datetime.combine(start, dt.time())
+    range_end = dt.datetime.combine(end + dt.timedelta(days=1), dt.time())
+    history_start = range_start - LOOKBACK
+    venue = price_venue(con, symbol, venues, INTERVAL, range_start, range_end)
+    if venue is None:
+        return pd.DataFrame(columns=REPORT_COLUMNS), pd.DataFrame(), {}
+    bars = load_klines(con, venue, symbol, INTERVAL, history_start, range_end)
+    bars["ts"] = bars["ts"].astype("datetime64[ns]")
+    events = con.execute("select ts, side, usd from raw.liquidations where symbol = ? and ts >= ? and ts < ? and side in ('long', 'short')",
+                         [symbol, history_start, range_end]).fetch_df()
+    window = window_for(window)
+    windows = quality.make_windows(bars, events, window)
+    in_range = (windows["start"] >= pd.Timestamp(range_start)).to_numpy()
+    models = {"external": external} if external is not None else warehouse_models(con, symbol, start, end, venue)
+    params = PRESETS["default"]
+    tiers = margin_tiers(ALL_VENUES, symbol, end, params)
+    placebo_levels = quality.placebo(
+        bars, lambda side, base, L: (level_price(side, base, L, params, ALL_VENUES, tiers) or (None,))[0], params.leverages,
+        pd.Timedelta(seconds=INTERVAL_SECONDS[INTERVAL]), pd.Timedelta(hours=params.expiry_hours))
+    scored = windows[in_range].reset_index(drop=True)
+    predictions = {name: quality.predictions(levels, windows)[in_range].reset_index(drop=True) for name, levels in models.items()}
+    predictions["range_only"] = quality.range_only(scored)
+    predictions["fixed_bands"] = quality.predictions(quality.fixed_bands(bars), windows)[in_range].reset_index(drop=True)
+    predictions["placebo"] = quality.predictions(placebo_levels, windows)[in_range].reset_index(drop=True)
+    rows = {}
+    for name, pred in predictions.items():
+        if scored["long_usd"].sum() + scored["short_usd"].sum() > 0:
+            rows[name] = quality.score(pred, scored, resamples=resamples)
+        else:  # nothing realized: nothing to score, but the row says so
+            rows[name] = {"windows": len(scored), "days": scored["day"].nunique(), "realized_usd": 0.0}
+    report = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=REPORT_COLUMNS)
+    report.attrs["window"] = window
+    return report, scored, predictions
+
+
+def scorecard_chart(scored: pd.DataFrame, predictions: dict, model: str, title: str) -> bytes:
+    """Predicted vs realized per window (log-log) and the capture curve of every model."""
+    from pipelines.lib.charts import _png, _pyplot
+
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.2), dpi=72)
+    for side, colour in (("long", "#c0392b"), ("short", "#27ae60")):
+        left.scatter(predictions[model][f"{side}_pred"] + 1, scored[f"{side}_usd"] + 1, s=8, color=colour, label=side)
+    left.set_xscale("log"), left.set_yscale("log")
+    left.set_xlabel(f"predicted ({model}) + 1", fontsize=7), left.set_ylabel("realized USD + 1", fontsize=7)
+    left.legend(fontsize=7)
+    realized = np.concatenate([scored["long_usd"], scored["short_usd"]])
+    for name, pred in predictions.items():
+        p = np.concatenate([pred["long_pred"], pred["short_pred"]])
+        order = np.argsort(-p, kind="stable")
+        curve = np.cumsum(realized[order]) / max(realized.sum(), 1e-12)
+        right.plot(np.arange(1, len(p) + 1) / len(p), curve, label=name, linewidth=1.5 if name == model else 0.8)
+    right.plot([0, 1], [0, 1], color="grey", linestyle=":")
+    right.set_xlabel("share of windows (highest prediction first)", fontsize=7), right.set_ylabel("share of realized USD", fontsize=7)
+    right.legend(fontsize=6)
+    for ax in (left, right):
+        ax.tick_params(labelsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.88, wspace=0.3)
+    return _png(fig)
