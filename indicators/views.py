@@ -103,6 +103,7 @@ def clusters(objective: pd.DataFrame, pools: pd.DataFrame, gap: float) -> pd.Dat
         for _, zone in group.groupby(zone_id):
             mass = zone["usd"] if zone["usd"].sum() > 0 else zone["weight"]
             mid = float(np.average(zone["price"], weights=mass)) if mass.sum() > 0 else float(zone["price"].mean())
+            mid = min(max(mid, zone["price"].min()), zone["price"].max())  # a weighted mean can round 1 ulp outside
             zones.append({
                 "side": side, "price_low": zone["price"].min(), "price_high": zone["price"].max(), "price_mid": mid,
                 "usd": zone["usd"].sum(), "weight": zone["weight"].sum(), "count": len(zone),

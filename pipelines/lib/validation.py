@@ -232,3 +232,43 @@ LIQUIDATION_MAP_SUITE = [
     *_non_negative("long_usd", "short_usd", "long_cum_usd", "short_cum_usd"),
     Rule("total = active objective levels at the day's end", custom=_totals_differ, column="table_total_usd", row_level=False),
 ]
+
+CLUSTERS_SUITE = [
+    *_not_null("as_of", "symbol", "cluster_id", "side", "price_low", "price_high", "price_mid", "usd", "weight"),
+    _unique("as_of", "symbol", "cluster_id"),
+    Rule("side in (long, short)", "ExpectColumnValuesToBeInSet", {"column": "side", "value_set": ["long", "short"]}, column="side"),
+    _at_least("price_high", "price_low"), _at_least("price_mid", "price_low"), _at_least("price_high", "price_mid"),
+    *_non_negative("usd", "weight"),
+    Rule("at least one level", "ExpectColumnValuesToBeBetween", {"column": "levels_count", "min_value": 1}, column="levels_count"),
+]
+
+MAX_PAIN_SUITE = [
+    *_not_null("as_of", "symbol", "close"),
+    _unique("as_of", "symbol"),
+    *_positive("close"),
+    Rule("long max pain below the close", "ExpectColumnValuesToBeBetween", {"column": "long_distance_pct", "max_value": 0}, column="long_distance_pct"),
+    Rule("short max pain above the close", "ExpectColumnValuesToBeBetween", {"column": "short_distance_pct", "min_value": 0}, column="short_distance_pct"),
+]
+
+LIQUIDATION_STATS_SUITE = [
+    *_not_null("as_of", "symbol", "ts", "venue", "window_hours", "long_usd", "short_usd", "unknown_usd", "events"),
+    _unique("as_of", "symbol", "ts", "venue", "window_hours"),
+    Rule("window in (1, 4, 12, 24) hours", "ExpectColumnValuesToBeInSet", {"column": "window_hours", "value_set": [1, 4, 12, 24]}, column="window_hours"),
+    *_non_negative("long_usd", "short_usd", "unknown_usd", "events"),
+]
+
+LARGEST_LIQUIDATIONS_SUITE = [
+    *_not_null("as_of", "symbol", "rank", "venue", "ts", "side", "price", "usd"),
+    _unique("as_of", "symbol", "rank"),
+    *_positive("price", "usd"),
+    Rule("liquidation on the as-of day", "ExpectColumnPairValuesToBeEqual", {"column_A": "ts_day", "column_B": "partition_day"}, column="ts"),
+]
+
+QUALITY_SUITE = [
+    *_not_null("as_of", "symbol", "span", "model", "window_minutes"),
+    _unique("as_of", "symbol", "span", "model"),
+    *[Rule(f"{c} within [-1, 1]", "ExpectColumnValuesToBeBetween", {"column": c, "min_value": -1, "max_value": 1}, column=c)
+      for c in ("spearman_long", "spearman_short", "spearman_pooled", "partial_rank")],
+    Rule("capture within [0, 1]", "ExpectColumnValuesToBeBetween", {"column": "capture_top10", "min_value": 0, "max_value": 1},
+         column="capture_top10"),
+]

@@ -18,8 +18,9 @@ from pipelines.defs.partitions import daily_partitions
 from pipelines.defs.resources import DUCKDB_POOL, warehouse
 from pipelines.lib.margin import liq_price_mismatch
 from pipelines.lib.progress import report
-from pipelines.lib.validation import (BEHAVIORAL_SUITE, HEATMAP_SUITE, LIQUIDATION_MAP_SUITE, RAW_SUITES, Outcome, Rule,
-                                      objective_suite, validate)
+from pipelines.lib.validation import (BEHAVIORAL_SUITE, CLUSTERS_SUITE, HEATMAP_SUITE, LARGEST_LIQUIDATIONS_SUITE,
+                                      LIQUIDATION_MAP_SUITE, LIQUIDATION_STATS_SUITE, MAX_PAIN_SUITE, QUALITY_SUITE, RAW_SUITES,
+                                      Outcome, Rule, objective_suite, validate)
 from pipelines.lib.warehouse import reject_payload, replace_validation
 
 ALL_LEVERAGES = sorted({L for params in PRESETS.values() for L in params.leverages})
@@ -38,6 +39,13 @@ CHECKED: dict[str, tuple[list[str], str]] = {
                                                   "from levels.objective where as_of >= ? and as_of < ? order by level_id"),
     "levels.behavioral": (["levels", "behavioral"], "select *, as_of as partition_day, cast(as_of + 1 as timestamp) as as_of_end "
                                                     "from levels.behavioral where as_of >= ? and as_of < ? order by pool_id"),
+    **{
+        table: (table.split("."), f"select *, as_of as partition_day from {table} where as_of >= ? and as_of < ? order by all")
+        for table in ("levels.clusters", "levels.max_pain", "levels.liquidation_stats", "levels.quality")
+    },
+    "levels.largest_liquidations": (["levels", "liquidation_stats"],
+                                    "select *, as_of as partition_day, cast(ts as date) as ts_day from levels.largest_liquidations "
+                                    "where as_of >= ? and as_of < ? order by all"),
     # the views carry, per (as_of, symbol), their own total next to the level table's total
     "levels.heatmap": (["levels", "heatmap"], f"""
         with totals as ({ACTIVE_LEVEL_TOTALS})
@@ -60,8 +68,9 @@ CHECKED: dict[str, tuple[list[str], str]] = {
 def suite_for(table: str) -> list[Rule]:
     if table == "levels.objective":
         return objective_suite(ALL_LEVERAGES, liq_price_mismatch)
-    return {"levels.behavioral": BEHAVIORAL_SUITE, "levels.heatmap": HEATMAP_SUITE,
-            "levels.liquidation_map": LIQUIDATION_MAP_SUITE}.get(table) or RAW_SUITES[table]
+    return {"levels.behavioral": BEHAVIORAL_SUITE, "levels.heatmap": HEATMAP_SUITE, "levels.liquidation_map": LIQUIDATION_MAP_SUITE,
+            "levels.clusters": CLUSTERS_SUITE, "levels.max_pain": MAX_PAIN_SUITE, "levels.liquidation_stats": LIQUIDATION_STATS_SUITE,
+            "levels.largest_liquidations": LARGEST_LIQUIDATIONS_SUITE, "levels.quality": QUALITY_SUITE}.get(table) or RAW_SUITES[table]
 
 
 def per_day_records(table: str, frame: pd.DataFrame, outcomes: list[Outcome], days: list[dt.date]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -106,12 +115,12 @@ def check_metadata(results: pd.DataFrame, quarantined: int, rows: int) -> dict:
     }
 
 
-def build_check(table: str) -> dg.AssetChecksDefinition:
+def build_check(table: str, name: str = "suite") -> dg.AssetChecksDefinition:
     asset_path, query = CHECKED[table]
 
     @dg.asset_check(
         asset=dg.AssetKey(asset_path),
-        name="suite",
+        name=name,
         description=f"Great Expectations suite of {table} (pipelines/lib/validation.py); blocking rules stop the exports.",
         blocking=True,
         partitions_def=daily_partitions,
@@ -149,3 +158,8 @@ objective_suite_check = build_check("levels.objective")
 behavioral_suite_check = build_check("levels.behavioral")
 heatmap_suite_check = build_check("levels.heatmap")
 liquidation_map_suite_check = build_check("levels.liquidation_map")
+clusters_suite_check = build_check("levels.clusters")
+max_pain_suite_check = build_check("levels.max_pain")
+liquidation_stats_suite_check = build_check("levels.liquidation_stats")
+largest_liquidations_suite_check = build_check("levels.largest_liquidations", name="largest_liquidations_suite")
+quality_suite_check = build_check("levels.quality")
