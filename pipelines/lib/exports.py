@@ -104,7 +104,7 @@ def _json_bytes(rows: pd.DataFrame, symbol: str, day: dt.date) -> bytes:
     records = json.loads(rows.to_json(orient="records", date_format="iso", date_unit="s"))
     document = {"schema_version": SCHEMA_VERSION, "symbol": symbol, "as_of": day.isoformat(), "columns": LEVEL_FILE_COLUMNS,
                 "levels": records}
-    return (json.dumps(document, indent=1, sort_keys=False) + "\n").encode()
+    return (json.dumps(document, separators=(",", ":")) + "\n").encode()
 
 
 def _parquet_bytes(rows: pd.DataFrame) -> bytes:

@@ -81,22 +81,23 @@ def scorecard(con, symbol: str, venues: list[str], start: dt.date, end: dt.date,
     windows = quality.make_windows(bars, events, window)
     in_range = (windows["start"] >= pd.Timestamp(range_start)).to_numpy()
     models = {"external": external} if external is not None else warehouse_models(con, symbol, start, end, venue)
+    scored = windows[in_range].reset_index(drop=True)
+    names = [*models, "range_only", "fixed_bands", "placebo"]
+    if scored["long_usd"].sum() + scored["short_usd"].sum() <= 0:  # nothing realized: nothing to score, the rows say so
+        rows = {name: {"windows": len(scored), "days": scored["day"].nunique(), "realized_usd": 0.0} for name in names}
+        report = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=REPORT_COLUMNS)
+        report.attrs["window"] = window
+        return report, scored, {}
     params = PRESETS["default"]
     tiers = margin_tiers(ALL_VENUES, symbol, end, params)
     placebo_levels = quality.placebo(
         bars, lambda side, base, L: (level_price(side, base, L, params, ALL_VENUES, tiers) or (None,))[0], params.leverages,
         pd.Timedelta(seconds=INTERVAL_SECONDS[INTERVAL]), pd.Timedelta(hours=params.expiry_hours))
-    scored = windows[in_range].reset_index(drop=True)
     predictions = {name: quality.predictions(levels, windows)[in_range].reset_index(drop=True) for name, levels in models.items()}
     predictions["range_only"] = quality.range_only(scored)
     predictions["fixed_bands"] = quality.predictions(quality.fixed_bands(bars), windows)[in_range].reset_index(drop=True)
     predictions["placebo"] = quality.predictions(placebo_levels, windows)[in_range].reset_index(drop=True)
-    rows = {}
-    for name, pred in predictions.items():
-        if scored["long_usd"].sum() + scored["short_usd"].sum() > 0:
-            rows[name] = quality.score(pred, scored, resamples=resamples)
-        else:  # nothing realized: nothing to score, but the row says so
-            rows[name] = {"windows": len(scored), "days": scored["day"].nunique(), "realized_usd": 0.0}
+    rows = {name: quality.score(pred, scored, resamples=resamples) for name, pred in predictions.items()}
     report = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=REPORT_COLUMNS)
     report.attrs["window"] = window
     return report, scored, predictions
