@@ -50,6 +50,19 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
+def _few_ticks(ax, dates: bool = False) -> None:
+    """Fixed, sparse ticks: automatic date ticking is most of a small chart's drawing time."""
+    from matplotlib.dates import DateFormatter, HourLocator
+    from matplotlib.ticker import MaxNLocator
+
+    if dates:
+        ax.xaxis.set_major_locator(HourLocator(byhour=range(0, 24, 6)))
+        ax.xaxis.set_major_formatter(DateFormatter("%H:%M"))
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(5))
+    ax.yaxis.set_major_locator(MaxNLocator(5))
+
+
 def heatmap_chart(cells: pd.DataFrame, bars: pd.DataFrame, title: str) -> bytes:
     """Price × time heatmap of active liquidation USD (long + short per cell) with the close line."""
     import numpy as np
@@ -72,6 +85,7 @@ def heatmap_chart(cells: pd.DataFrame, bars: pd.DataFrame, title: str) -> bytes:
         fig.colorbar(mesh, ax=ax, label="USD millions")
         ax.set_ylim(lo, hi)
     ax.plot(bars["ts"] + pd.Timedelta(minutes=30), bars["close"], color="cyan", linewidth=1.2, label="close")
+    _few_ticks(ax, dates=True)
     ax.set_title(title, fontsize=9)
     ax.tick_params(labelsize=7)
     fig.subplots_adjust(left=0.09, right=0.9, bottom=0.12, top=0.9)  # fixed layout: tight_layout costs ~0.1 s a chart
@@ -106,6 +120,7 @@ def liquidation_map_chart(rows: pd.DataFrame, close: float, title: str) -> bytes
         curve.set_ylabel("cumulative USD M", fontsize=7)
         curve.tick_params(labelsize=7)
     ax.axvline(close, color="black", linestyle="--", linewidth=1)
+    _few_ticks(ax)
     ax.set_ylabel("USD M per bin", fontsize=7)
     ax.legend(fontsize=7, loc="upper left")
     ax.set_title(title, fontsize=9)

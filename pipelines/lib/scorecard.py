@@ -70,6 +70,13 @@ def scorecard(con, symbol: str, venues: list[str], start: dt.date, end: dt.date,
     range_start = dt.datetime.combine(start, dt.time())
     range_end = dt.datetime.combine(end + dt.timedelta(days=1), dt.time())
     history_start = range_start - LOOKBACK
+    realized = con.execute("select count(*) from raw.liquidations where symbol = ? and ts >= ? and ts < ? and side in ('long', 'short')",
+                           [symbol, range_start, range_end]).fetchall()[0][0]
+    if realized == 0 and external is None:  # nothing to score: skip loading candles and levels (most nights of the bundle)
+        names = [f"objective:{p}" for p in PRESETS] + ["behavioral", "range_only", "fixed_bands", "placebo"]
+        report = pd.DataFrame({"days": (end - start).days + 1, "realized_usd": 0.0}, index=names).reindex(columns=REPORT_COLUMNS)
+        report.attrs["window"] = window_for(window)
+        return report, pd.DataFrame(), {}
     venue = price_venue(con, symbol, venues, INTERVAL, range_start, range_end)
     if venue is None:
         return pd.DataFrame(columns=REPORT_COLUMNS), pd.DataFrame(), {}
