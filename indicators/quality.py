@@ -203,11 +203,13 @@ def verdict(report: pd.DataFrame, model: str = "objective:default") -> str:
     if model not in report.index or "placebo" not in report.index:
         return "no verdict: model or placebo missing"
     m, p = report.loc[model], report.loc["placebo"]
+    if not m.get("realized_usd", 0) > 0:
+        return "no verdict: no realized liquidations to score against"
     if not np.isfinite(m["spearman_pooled"]) or not np.isfinite(p["spearman_pooled"]):
-        return f"no verdict: too few windows with liquidations ({int(m['windows'])} windows, {int(m['days'])} days)"
+        return f"no verdict: too few windows with liquidations ({m['windows']:.0f} windows, {m['days']:.0f} days)"
     better = m["spearman_pooled"] > p["spearman_pooled"] and m["capture_top10"] >= p["capture_top10"]
     clear = m["spearman_pooled_ci_low"] > p["spearman_pooled"]
-    caveat = f" (only {int(m['days'])} days, {int(m['windows'])} windows: intervals are wide)" if m["days"] < 10 else ""
+    caveat = f" (only {m['days']:.0f} days, {m['windows']:.0f} windows: intervals are wide)" if m["days"] < 10 else ""
     if better and clear:
         return f"{model} beats the price-only placebo: open interest adds information here{caveat}"
     if better:

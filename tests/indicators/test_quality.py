@@ -104,3 +104,11 @@ def test_objective_engine_beats_the_placebo_on_a_simulated_market():
     # the two other baselines are scored on the same windows
     assert np.isfinite(score(range_only(windows), windows, resamples=10)["spearman_pooled"])
     assert np.isfinite(score(predictions(fixed_bands(bars), windows), windows, resamples=10)["capture_top10"])
+
+
+def test_verdict_without_realized_liquidations():
+    from indicators.quality import verdict
+
+    report = pd.DataFrame({"days": 1, "realized_usd": 0.0, "windows": np.nan, "spearman_pooled": np.nan, "capture_top10": np.nan,
+                           "spearman_pooled_ci_low": np.nan}, index=["objective:default", "placebo"])
+    assert verdict(report) == "no verdict: no realized liquidations to score against"

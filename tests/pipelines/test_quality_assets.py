@@ -61,3 +61,12 @@ def test_cli_refuses_a_bad_level_file(bundled_warehouse, tmp_path):
     pd.DataFrame({"created_ts": ["2026-03-03"], "side": ["up"], "price": [1.0], "notional_usd": [1.0]}).to_csv(tmp_path / "bad.csv", index=False)
     out = run_score(bundled_warehouse[0], "--levels", str(tmp_path / "bad.csv"))
     assert out.returncode == 2 and "field 'side'" in out.stderr and "bad.csv" in out.stderr
+
+
+def test_a_day_without_realized_liquidations_gives_no_verdict(bundled_warehouse):
+    quiet = DAY - dt.timedelta(days=10)
+    env = {"LIQLEVELS_WAREHOUSE": str(bundled_warehouse[0]), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([LIQLEVELS, "score", "--symbol", "BTC", "--start", str(quiet), "--end", str(quiet)],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "no verdict: no realized liquidations" in out.stdout
