@@ -1,20 +1,20 @@
-# Everything the project needs is installed from requirements.lock (hashes pinned) into .venv.
+# Everything the project needs is installed from requirements-lock.txt (hashes pinned) into .venv.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
-STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat requirements-lock.txt pyproject.toml | cksum | cut -d' ' -f1)
 export DAGSTER_HOME := $(CURDIR)/warehouse/dagster_home
 
 .PHONY: setup demo test dev bench lock clean
 
 setup: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements-lock.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check uv==0.13.8
-	$(UV) pip install -q --python $(PY) --require-hashes -r requirements.lock
+	$(UV) pip install -q --python $(PY) --require-hashes -r requirements-lock.txt
 	$(UV) pip install -q --python $(PY) --no-deps -e .
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
@@ -34,7 +34,7 @@ bench: setup
 
 # Regenerate the lock after editing pyproject.toml dependencies.
 lock:
-	$(UV) pip compile pyproject.toml --extra test --python-version 3.11 --generate-hashes -o requirements.lock
+	$(UV) pip compile pyproject.toml --extra test --python-version 3.11 --generate-hashes -o requirements-lock.txt
 
 clean:
 	rm -rf $(VENV) warehouse/liqlevels.duckdb* exports
