@@ -3,6 +3,9 @@ day and a `latest/` copy. They sit downstream of the level tables and their bloc
 day that fails validation is never exported."""
 
 import datetime as dt
+import os
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 
 import dagster as dg
 import pandas as pd
@@ -123,6 +126,14 @@ def pine_scripts(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watc
     })
 
 
+def render_pictures(job: tuple, day: dt.date) -> tuple[bytes, bytes]:
+    """(heatmap PNG, liquidation-map PNG) of one symbol-day; runs in a worker process."""
+    symbol, _, cells, bars, rows = job
+    close = float(bars["close"].iloc[-1])
+    return (heatmap_chart(cells, bars, f"{symbol} liquidation heatmap {day} (default preset, all venues)"),
+            liquidation_map_chart(rows, close, f"{symbol} liquidation map as of {day} close {close:,.2f}"))
+
+
 @dg.asset(
     key=["exports", "pictures"],
     group_name="exports",
@@ -136,7 +147,7 @@ def pictures(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlis
              exports: ExportsResource) -> dg.MaterializeResult:
     """Per day and symbol, exports/<day>/<SYMBOL>/heatmap.png (price × time, active liquidation USD,
     with the close) and liquidation_map.png (cumulative curves and USD per leverage tier)."""
-    written, images = [], {}
+    jobs = []
     specs = watchlist.load().select(watchlist.symbols or None)
     with warehouse(duckdb) as con:
         for day in partition_days(context):
@@ -146,18 +157,22 @@ def pictures(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlis
                 if venue is None:
                     continue
                 bars = load_klines(con, venue, spec.symbol, INTERVAL, start, end)
-                cells = con.execute("select * from levels.heatmap where as_of = ? and symbol = ?", [day, spec.symbol]).fetch_df()
+                cells = con.execute("select ts, bin_low, bin_high, long_usd, short_usd from levels.heatmap where as_of = ? and symbol = ?",
+                                    [day, spec.symbol]).fetch_df()
                 rows = con.execute("select * from levels.liquidation_map where as_of = ? and symbol = ? order by bin_low", [day, spec.symbol]).fetch_df()
-                close = float(bars["close"].iloc[-1])
-                folder = day_dir(exports.path, day) / spec.symbol
-                heat = heatmap_chart(cells, bars, f"{spec.symbol} liquidation heatmap {day} (default preset, all venues)")
-                liq_map = liquidation_map_chart(rows, close, f"{spec.symbol} liquidation map as of {day} close {close:,.2f}")
-                write_atomic(folder / "heatmap.png", heat)
-                write_atomic(folder / "liquidation_map.png", liq_map)
-                written.append({"day": day.isoformat(), "symbol": spec.symbol, "folder": str(folder)})
-                images = {"heatmap": heat, "liquidation_map": liq_map, "symbol": spec.symbol}
-            write_manifest(exports.path, day)
-            report(context, f"{day} exports: pictures for {len(specs)} symbols")
+                jobs.append((day, spec.symbol, day_dir(exports.path, day) / spec.symbol, cells, bars, rows))
+    # Rendering is CPU-bound matplotlib work with no warehouse access: spread it over the cores.
+    with ProcessPoolExecutor(max_workers=min(2, os.cpu_count() or 1), mp_context=get_context("spawn")) as pool:
+        rendered = list(pool.map(render_pictures, [job[1:] for job in jobs], [job[0] for job in jobs]))
+    written, images = [], {}
+    for (day, symbol, folder, *_), (heat, liq_map) in zip(jobs, rendered):
+        write_atomic(folder / "heatmap.png", heat)
+        write_atomic(folder / "liquidation_map.png", liq_map)
+        written.append({"day": day.isoformat(), "symbol": symbol, "folder": str(folder)})
+        images = {"heatmap": heat, "liquidation_map": liq_map, "symbol": symbol}
+    for day in partition_days(context):
+        write_manifest(exports.path, day)
+    report(context, f"exports: {len(written)} heatmap + liquidation-map pairs")
     for spec in specs:
         refresh_latest(exports.path, spec.symbol, LEVEL_FILES + (pine_file_name(spec.symbol), "heatmap.png", "liquidation_map.png"))
     metadata = {"pictures": dg.MetadataValue.int(2 * len(written)), "written": _paths_table(written)}
