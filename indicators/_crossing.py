@@ -7,7 +7,6 @@ found by binary search. O(bars + levels × log bars) instead of scanning bars pe
 """
 
 import numba
-import numpy as np
 
 
 @numba.njit(cache=True, inline="always")

@@ -8,7 +8,6 @@ Rows failing a row-level rule are returned so the caller can quarantine them.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -42,8 +41,7 @@ class Outcome:
     rule: Rule
     success: bool
     unexpected_count: int
-    sample: list
-    failing_index: list[int]
+    failing_index: list[int]  # rows of the validated frame that fail; callers sample and quarantine them
 
 
 def _not_null(*columns: str) -> list[Rule]:
@@ -146,18 +144,6 @@ def objective_suite(leverages: list[int], liq_price_check: Callable[[pd.DataFram
     ]
 
 
-def _to_builtin(value):
-    if isinstance(value, (np.generic,)):
-        return value.item()
-    if isinstance(value, (pd.Timestamp, dt.date, dt.datetime)):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _to_builtin(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_to_builtin(v) for v in value]
-    return value
-
-
 def validate(frame: pd.DataFrame, rules: list[Rule]) -> list[Outcome]:
     """Run `rules` over `frame` (index 0..n-1). GX is imported here, not at module import (≈2 s)."""
     frame = frame.reset_index(drop=True)
@@ -186,17 +172,15 @@ def validate(frame: pd.DataFrame, rules: list[Rule]) -> list[Outcome]:
             match = by_rule[i]
             res = match.result or {}
             index = [int(i) for i in res.get("unexpected_index_list") or []]
-            outcomes.append(Outcome(rule, bool(match.success), int(res.get("unexpected_count") or len(index)),
-                                    _to_builtin(list(res.get("partial_unexpected_list") or [])[:5]), index))
+            outcomes.append(Outcome(rule, bool(match.success), int(res.get("unexpected_count") or len(index)), index))
     elif gx_rules:
-        outcomes += [Outcome(r, True, 0, [], []) for r in gx_rules]
+        outcomes += [Outcome(r, True, 0, []) for r in gx_rules]
     for rule in rules:
         if rule.custom is None:
             continue
         fails = rule.custom(frame) if len(frame) else pd.Series(dtype=bool)
         index = [int(i) for i in np.flatnonzero(fails.to_numpy(bool))]
-        sample = _to_builtin(frame.loc[index[:5], [rule.column]].iloc[:, 0].tolist()) if index else []
-        outcomes.append(Outcome(rule, not index, len(index), sample, index))
+        outcomes.append(Outcome(rule, not index, len(index), index))
     order = {id(r): i for i, r in enumerate(rules)}
     return sorted(outcomes, key=lambda o: order[id(o.rule)])
 

@@ -1,6 +1,5 @@
 """Heatmap, liquidation map, clusters, max pain and liquidation statistics on hand-computed cases."""
 
-import numpy as np
 import pandas as pd
 import pytest
 

@@ -4,7 +4,6 @@ independently on the bundled files (full history, no warehouse)."""
 import datetime as dt
 import shutil
 
-import dagster as dg
 import duckdb
 import numpy as np
 import pandas as pd

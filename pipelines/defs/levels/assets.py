@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from indicators.objective import PRESETS, ObjectiveParams, compute_levels
+from indicators.objective import PRESETS, compute_levels
 from pipelines.defs.ingest.assets import partition_days
 from pipelines.defs.partitions import daily_partitions
 from pipelines.defs.resources import DUCKDB_POOL, WatchlistResource, warehouse

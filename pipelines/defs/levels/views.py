@@ -4,10 +4,11 @@ liquidation statistics), one table each, per day and symbol."""
 import datetime as dt
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from indicators.behavioral import BehavioralParams, compute_pools, standing_pools
+from indicators.behavioral import BehavioralParams, compute_pools
 from indicators.views import bin_width, clusters, heatmap, largest_liquidations, liquidation_map, liquidation_stats, max_pain
 from pipelines.defs.ingest.assets import partition_days
 from pipelines.defs.levels.assets import INTERVAL
@@ -40,6 +41,12 @@ def day_prices(con, day: dt.date, symbol: str, venues: list[str]) -> pd.DataFram
     start, end = day_bounds(day)
     venue = price_venue(con, symbol, venues, INTERVAL, start, end)
     return load_klines(con, venue, symbol, INTERVAL, start, end) if venue else pd.DataFrame()
+
+
+def day_open_close(con, day: dt.date, spec) -> tuple[float, float] | None:
+    """The day's first open (bin reference) and last close on the symbol's price venue; None without candles."""
+    prices = day_prices(con, day, spec.symbol, list(spec.listings))
+    return None if prices.empty else (float(prices["open"].iloc[0]), float(prices["close"].iloc[-1]))
 
 
 def _for_each_day(context, duckdb, watchlist, table: str, build) -> dg.MaterializeResult:
@@ -90,8 +97,7 @@ def behavioral_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
             klines["ts"] = klines["ts"].astype("datetime64[ns]")
             pools = compute_pools(klines, params, venue=venue, symbol=spec.symbol)
             day_pools = pools[(pools["created_ts"] < end) & (pools["swept_ts"].isna() | (pools["swept_ts"] >= start))].copy()
-            day_pools["status"] = day_pools["swept_ts"].lt(end).map({True: "swept", False: "active"})
-            day_pools.loc[day_pools["swept_ts"].isna(), "status"] = "active"
+            day_pools["status"] = np.where(day_pools["swept_ts"] < end, "swept", "active")  # NaT compares False: active
             frames.append(day_pools)
         rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["venue", "side", "created_ts", "price", "weight", "swept_ts", "status"])
         rows = rows.astype({"venue": str, "side": str}).drop(columns=["symbol"], errors="ignore")
@@ -107,11 +113,11 @@ def behavioral_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
         "short objective levels (default preset, all venues).")
 def liquidation_heatmap(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlist: WatchlistResource) -> dg.MaterializeResult:
     def build(con, day, spec):
-        prices = day_prices(con, day, spec.symbol, list(spec.listings))
-        if prices.empty:
+        reference = day_open_close(con, day, spec)
+        if reference is None:
             return pd.DataFrame(columns=["ts", "bin_low", "bin_high", "long_usd", "short_usd"])
         hours = pd.date_range(dt.datetime.combine(day, dt.time()), periods=24, freq="1h")
-        return heatmap(view_levels(con, day, spec.symbol), hours, bin_width(float(prices["open"].iloc[0]), BIN_PCT))
+        return heatmap(view_levels(con, day, spec.symbol), hours, bin_width(reference[0], BIN_PCT))
 
     return _for_each_day(context, duckdb, watchlist, "levels.heatmap", build)
 
@@ -121,11 +127,11 @@ def liquidation_heatmap(context: dg.AssetExecutionContext, duckdb: DuckDBResourc
         "below the close and short above, and USD per leverage tier (10/25/50/100x).")
 def liquidation_map_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlist: WatchlistResource) -> dg.MaterializeResult:
     def build(con, day, spec):
-        prices = day_prices(con, day, spec.symbol, list(spec.listings))
-        if prices.empty:
+        reference = day_open_close(con, day, spec)
+        if reference is None:
             return pd.DataFrame(columns=["close", "bin_low"])
-        close = float(prices["close"].iloc[-1])
-        rows = liquidation_map(view_levels(con, day, spec.symbol), close, bin_width(float(prices["open"].iloc[0]), BIN_PCT))
+        first_open, close = reference
+        rows = liquidation_map(view_levels(con, day, spec.symbol), close, bin_width(first_open, BIN_PCT))
         rows.insert(0, "close", close)
         return rows
 
@@ -133,10 +139,10 @@ def liquidation_map_levels(context: dg.AssetExecutionContext, duckdb: DuckDBReso
 
 
 def day_clusters(con, day: dt.date, spec) -> tuple[pd.DataFrame, float | None]:
-    prices = day_prices(con, day, spec.symbol, list(spec.listings))
-    if prices.empty:
+    reference = day_open_close(con, day, spec)
+    if reference is None:
         return pd.DataFrame(), None
-    close = float(prices["close"].iloc[-1])
+    close = reference[1]
     objective = view_levels(con, day, spec.symbol)
     pools = con.execute("select * from levels.behavioral where as_of = ? and symbol = ? and status = 'active' and venue = ?",
                         [day, spec.symbol, price_venue(con, spec.symbol, list(spec.listings), INTERVAL, *day_bounds(day))]).fetch_df()
@@ -163,10 +169,8 @@ def level_clusters(context: dg.AssetExecutionContext, duckdb: DuckDBResource, wa
 def max_pain_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlist: WatchlistResource) -> dg.MaterializeResult:
     def build(con, day, spec):
         zones = con.execute("select * from levels.clusters where as_of = ? and symbol = ?", [day, spec.symbol]).fetch_df()
-        prices = day_prices(con, day, spec.symbol, list(spec.listings))
-        if prices.empty:
-            return pd.DataFrame(columns=["close"])
-        return pd.DataFrame([max_pain(zones, float(prices["close"].iloc[-1]))])
+        reference = day_open_close(con, day, spec)
+        return pd.DataFrame([max_pain(zones, reference[1])]) if reference else pd.DataFrame(columns=["close"])
 
     return _for_each_day(context, duckdb, watchlist, "levels.max_pain", build)
 
