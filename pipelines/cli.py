@@ -51,7 +51,7 @@ def load_definitions():
     return defs()
 
 
-def run_days(start: dt.date, end: dt.date, symbols: list[str] | None = None, log_level: str = "INFO"):
+def run_days(start: dt.date, end: dt.date, symbols: list[str] | None = None, log_level: str = "INFO", source: str = "files"):
     """Materialize every asset for the days [start, end] in one in-process run (a single-run backfill)."""
     import dagster as dg
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
@@ -62,9 +62,10 @@ def run_days(start: dt.date, end: dt.date, symbols: list[str] | None = None, log
     os.environ.setdefault("DAGSTER_HOME", str(dagster_home()))
     dagster_home().mkdir(parents=True, exist_ok=True)
     job = load_definitions().resolve_job_def("nightly")
-    run_config: dict = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    run_config: dict = {"loggers": {"console": {"config": {"log_level": log_level}}},
+                        "resources": {"market_source": {"config": {"mode": source}}}}
     if symbols:
-        run_config["resources"] = {"watchlist": {"config": {"symbols": symbols}}}
+        run_config["resources"]["watchlist"] = {"config": {"symbols": symbols}}
     return job.execute_in_process(
         run_config=run_config,
         instance=dg.DagsterInstance.get(),

@@ -1,4 +1,4 @@
-"""Resources shared by every domain: the warehouse, the watchlist and the files source."""
+"""Resources shared by every domain: the warehouse, the watchlist, the market source and exports."""
 
 
 import datetime as dt
@@ -11,10 +11,12 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from pipelines.lib import files_source
-from pipelines.lib.normalize import Normalized
-from pipelines.lib.paths import data_root, exports_root, warehouse_path, watchlist_path
+from pydantic import PrivateAttr
+
+from pipelines.lib.exchanges.live import HttpSettings, LiveSource, Loaded, Skipped
+from pipelines.lib.paths import data_root, exports_root, landing_root, source_mode, warehouse_path, watchlist_path
 from pipelines.lib.warehouse import migrate
-from pipelines.lib.watchlist import Watchlist, load_watchlist
+from pipelines.lib.watchlist import Listing, Watchlist, load_watchlist
 
 # Every step that opens the DuckDB file runs in this pool; dagster.yaml limits it to 1.
 DUCKDB_POOL = "duckdb"
@@ -41,13 +43,45 @@ class WatchlistResource(dg.ConfigurableResource):
         return self.load().listings(self.symbols or None)
 
 
-class FilesSourceResource(dg.ConfigurableResource):
-    """Market data from the files-source folder layout (bundled demo data by default)."""
+class MarketSourceResource(dg.ConfigurableResource):
+    """Where raw rows come from.
 
-    root: str
+    `live` (the nightly default): the venues' REST APIs at `LIQLEVELS_<VENUE>_REST_URL`, plus the
+    landing folder the stream collector and the Hyperliquid OI poll write. `files`: the files-source
+    layout under `files_root` (the bundled demo data, or a user's own files).
+    """
 
-    def load_day(self, table: str, venue: str, symbol: str, day: dt.date) -> tuple[Normalized, str] | None:
-        return files_source.load_day(Path(self.root), table, venue, symbol, day)
+    mode: str = "live"
+    files_root: str
+    landing_root: str
+    http_timeout_seconds: float = 30.0
+    http_retries: int = 5
+    http_backoff_seconds: float = 0.5
+
+    _live: LiveSource | None = PrivateAttr(default=None)
+
+    @property
+    def live(self) -> bool:
+        if self.mode not in ("live", "files"):
+            raise ValueError(f"market_source.mode must be 'live' or 'files', got {self.mode!r}")
+        return self.mode == "live"
+
+    def live_source(self) -> LiveSource:
+        if self._live is None:
+            settings = HttpSettings(self.http_timeout_seconds, self.http_retries, self.http_backoff_seconds)
+            self._live = LiveSource(Path(self.landing_root), settings=settings)
+        return self._live
+
+    def teardown_after_execution(self, context) -> None:
+        if self._live is not None:
+            self._live.close()
+
+    def load_day(self, table: str, listing: Listing, symbol: str, day: dt.date) -> Loaded | Skipped | None:
+        """One day of `table` for (venue, symbol); None when the files source has no file for it."""
+        if self.live:
+            return self.live_source().load_day(table, listing, symbol, day)
+        loaded = files_source.load_day(Path(self.files_root), table, listing.venue, symbol, day)
+        return Loaded(*loaded) if loaded is not None else None
 
 
 class ExportsResource(dg.ConfigurableResource):
@@ -66,7 +100,8 @@ def resources() -> dg.Definitions:
         resources={
             "duckdb": DuckDBResource(database=str(warehouse_path())),
             "watchlist": WatchlistResource(path=str(watchlist_path())),
-            "files_source": FilesSourceResource(root=str(data_root())),
+            "market_source": MarketSourceResource(mode=source_mode(), files_root=str(data_root()),
+                                                  landing_root=str(landing_root())),
             "exports": ExportsResource(root=str(exports_root())),
         }
     )

@@ -23,6 +23,16 @@ def data_root() -> Path:
     return _env_path("LIQLEVELS_DATA", PROJECT_ROOT / "data")
 
 
+def landing_root() -> Path:
+    """Where collectors land stream messages (`LIQLEVELS_LANDING`, default `warehouse/landing`)."""
+    return _env_path("LIQLEVELS_LANDING", PROJECT_ROOT / "warehouse" / "landing")
+
+
+def source_mode() -> str:
+    """`live` (exchange APIs, the default of the nightly job) or `files` (`LIQLEVELS_SOURCE`)."""
+    return os.environ.get("LIQLEVELS_SOURCE", "live")
+
+
 def exports_root() -> Path:
     """Root of the daily exports (`LIQLEVELS_EXPORTS`, default `exports/`)."""
     return _env_path("LIQLEVELS_EXPORTS", PROJECT_ROOT / "exports")

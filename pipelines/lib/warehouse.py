@@ -144,6 +144,23 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        6,
+        "live sources: archive loads, stream gaps",
+        [
+            """create table ops.archive_loads (
+                venue varchar not null, dataset varchar not null, symbol varchar not null, day date not null,
+                url varchar not null, sha256 varchar not null, rows bigint not null, loaded_at timestamp not null,
+                primary key (venue, dataset, symbol, day))""",
+            """create table ops.stream_gaps (
+                venue varchar not null, day date not null, start_ts timestamp not null, end_ts timestamp not null,
+                reason varchar not null, landing_file varchar not null,
+                primary key (venue, start_ts))""",
+        ],
+    )
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 # Column order of each raw table (the order inserts use). Table names only ever come from here.
@@ -207,6 +224,7 @@ class Partition:
     venue: str
     symbol: str
     day: dt.date
+    interval: str | None = None  # klines/OI: own only this interval's rows (an archive may hold others)
 
     @property
     def start(self) -> dt.datetime:
@@ -234,16 +252,34 @@ def replace_partition(
     stage = rows.loc[:, columns]
     if len(stage) and (stage["ts"].min() < partition.start or stage["ts"].max() >= partition.end):
         raise ValueError(f"rows for {partition} fall outside the day {partition.day}")
+    if partition.interval is not None and len(stage) and (stage["interval"] != partition.interval).any():
+        raise ValueError(f"rows for {partition} hold other intervals than {partition.interval}")
     rejects = rejects if rejects is not None else pd.DataFrame(columns=REJECT_COLUMNS)
+    by_interval = " and interval = ?" if partition.interval is not None else ""
     replace_in_transaction(
         con,
         deletes=[
-            (f"delete from raw.{partition.table} where venue = ? and symbol = ? and ts >= ? and ts < ?",
-             [partition.venue, partition.symbol, partition.start, partition.end]),
+            (f"delete from raw.{partition.table} where venue = ? and symbol = ? and ts >= ? and ts < ?{by_interval}",
+             [partition.venue, partition.symbol, partition.start, partition.end]
+             + ([partition.interval] if partition.interval is not None else [])),
             ("delete from ops.rejects where table_name = ? and venue = ? and symbol = ? and (day = ? or (day is null and source = ?))",
              [partition.table, partition.venue, partition.symbol, partition.day, source]),
         ],
         inserts=[(f"raw.{partition.table}", stage), ("ops.rejects", rejects.loc[:, REJECT_COLUMNS])],
+    )
+
+
+def replace_rejects(con: duckdb.DuckDBPyConnection, partition: Partition, rejects: pd.DataFrame, source: str) -> None:
+    """Replace only the rejects of one slice from one source, leaving its stored rows alone.
+
+    For a payload with the wrong shape: its rows are kept as rejects, and what is already stored
+    for that day survives until a good payload replaces it.
+    """
+    replace_in_transaction(
+        con,
+        deletes=[("delete from ops.rejects where table_name = ? and venue = ? and symbol = ? and source = ? "
+                  "and (day = ? or day is null)", [partition.table, partition.venue, partition.symbol, source, partition.day])],
+        inserts=[("ops.rejects", rejects.loc[:, REJECT_COLUMNS])],
     )
 
 

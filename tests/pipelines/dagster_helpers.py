@@ -7,7 +7,7 @@ import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster_duckdb import DuckDBResource
 
-from pipelines.defs.resources import ExportsResource, FilesSourceResource, WatchlistResource
+from pipelines.defs.resources import ExportsResource, MarketSourceResource, WatchlistResource
 from pipelines.lib.paths import exports_root
 from pipelines.definitions import defs as load_defs
 from tests.conftest import BUNDLED_DATA, WATCHLIST
@@ -21,7 +21,7 @@ def resources(warehouse_file: Path, data_root: Path = BUNDLED_DATA, symbols: lis
     return {
         "duckdb": DuckDBResource(database=str(warehouse_file)),
         "watchlist": WatchlistResource(path=str(WATCHLIST), symbols=symbols or []),
-        "files_source": FilesSourceResource(root=str(data_root)),
+        "market_source": MarketSourceResource(mode="files", files_root=str(data_root), landing_root=str(data_root / "landing")),
         "exports": ExportsResource(root=str(exports_root())),  # tests set LIQLEVELS_EXPORTS to a tmp dir
     }
 

@@ -8,10 +8,13 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from pipelines.defs.partitions import daily_partitions
-from pipelines.defs.resources import DUCKDB_POOL, FilesSourceResource, WatchlistResource, warehouse
+from pipelines.defs.ingest.faults import VenueFaults, record_stream_leftovers
+from pipelines.defs.resources import DUCKDB_POOL, MarketSourceResource, WatchlistResource, warehouse
+from pipelines.lib.exchanges.live import Skipped
+from pipelines.lib.exchanges.venues import INTERVAL
 from pipelines.lib.normalize import SourceFormatError
 from pipelines.lib.progress import report
-from pipelines.lib.warehouse import Partition, replace_partition
+from pipelines.lib.warehouse import Partition, replace_partition, replace_rejects
 from pipelines.lib.watchlist import WatchlistError
 
 # Exchange calls fail transiently (429, 5xx, timeouts); a write that lost the DuckDB lock race
@@ -36,42 +39,66 @@ def _ingest(
     table: str,
     duckdb: DuckDBResource,
     watchlist: WatchlistResource,
-    files_source: FilesSourceResource,
+    market_source: MarketSourceResource,
 ) -> dg.MaterializeResult:
     per_day: list[dict] = []
     last_rows = pd.DataFrame()
     listings = watchlist.selected()
+    live = market_source.live
+    faults = VenueFaults()
+    skipped: dict[str, int] = {}
     with warehouse(duckdb) as con:
         for day in partition_days(context):
             written = rejected = 0
             for spec, listing in listings:
-                loaded = files_source.load_day(table, listing.venue, spec.symbol, day)
-                if loaded is None:
+                if listing.venue in faults.stopped:
                     continue
-                batch, source = loaded
-                replace_partition(con, Partition(table, listing.venue, spec.symbol, day), batch.rows, batch.rejects, source)
-                written += len(batch.rows)
+                with faults.guard(listing.venue, spec.symbol, day):
+                    loaded = market_source.load_day(table, listing, spec.symbol, day)
+                if loaded is None or faults.failed_last:
+                    continue
+                if isinstance(loaded, Skipped):
+                    skipped[loaded.reason] = skipped.get(loaded.reason, 0) + 1
+                    continue
+                interval = INTERVAL if live and table in ("klines", "open_interest") else None
+                partition = Partition(table, listing.venue, spec.symbol, day, interval)
+                batch = loaded.batch
+                if loaded.problems:
+                    # Wrong shape: keep what the payload held as rejects, leave stored rows alone, fail below.
+                    replace_rejects(con, partition, batch.rejects, loaded.source)
+                    faults.shape_errors.extend(f"{listing.venue} {endpoint}: field '{field}' ({spec.symbol}, {day})"
+                                               for endpoint, field in loaded.problems)
+                else:
+                    replace_partition(con, partition, batch.rows, batch.rejects, loaded.source)
+                    written += len(batch.rows)
+                    if len(batch.rows):
+                        last_rows = batch.rows
                 rejected += len(batch.rejects)
-                if len(batch.rows):
-                    last_rows = batch.rows
+            if live and table == "liquidations":
+                rejected += record_stream_leftovers(con, market_source.live_source(), {l.venue for _, l in listings}, day)
             per_day.append({"day": day.isoformat(), "rows": written, "rejects": rejected})
             report(context, f"{day} raw.{table}: {written} rows, {rejected} rejects")
+    for reason, count in skipped.items():
+        context.log.info(f"raw.{table}: skipped {count}x: {reason}")
+    faults.raise_if_any(table)
     total = sum(d["rows"] for d in per_day)
     rejects = sum(d["rejects"] for d in per_day)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": dg.MetadataValue.int(total),
             "dagster/table_name": dg.MetadataValue.text(f"raw.{table}"),
+            "source": dg.MetadataValue.text(market_source.mode),
             "rejects": dg.MetadataValue.int(rejects),
+            "skipped": dg.MetadataValue.int(sum(skipped.values())),
             "rows_per_day": dg.MetadataValue.md(pd.DataFrame(per_day).to_markdown(index=False)),
             "preview": dg.MetadataValue.md(last_rows.head(5).astype(str).to_markdown(index=False) if len(last_rows) else "_no rows_"),
         }
     )
 
 
-def _ingest_without_retry_on_bad_input(context, table, duckdb, watchlist, files_source) -> dg.MaterializeResult:
+def _ingest_without_retry_on_bad_input(context, table, duckdb, watchlist, market_source) -> dg.MaterializeResult:
     try:
-        return _ingest(context, table, duckdb, watchlist, files_source)
+        return _ingest(context, table, duckdb, watchlist, market_source)
     except (SourceFormatError, WatchlistError) as exc:
         # Bad input stays bad on a retry: fail at once, with the error naming venue, file and field.
         raise dg.Failure(description=str(exc), allow_retries=False) from exc
@@ -93,9 +120,9 @@ def build_ingest_asset(table: str) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext,
         duckdb: DuckDBResource,
         watchlist: WatchlistResource,
-        files_source: FilesSourceResource,
+        market_source: MarketSourceResource,
     ) -> dg.MaterializeResult:
-        return _ingest_without_retry_on_bad_input(context, table, duckdb, watchlist, files_source)
+        return _ingest_without_retry_on_bad_input(context, table, duckdb, watchlist, market_source)
 
     return _asset
 

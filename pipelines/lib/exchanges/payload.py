@@ -1,0 +1,105 @@
+"""From venue payload items to rows `normalize` accepts, and from those to typed rows + rejects.
+
+Every venue parser maps its items through `extract`: an item that lacks a documented field (a
+renamed key, a short array) is not dropped but kept as a shape problem naming that field, and
+goes to `ops.rejects` with the item as it arrived. Values are passed on as received (strings or
+numbers); `normalize` decides what is a valid number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from pipelines.lib.normalize import TABLE_FIELDS, Normalized, normalize
+from pipelines.lib.warehouse import REJECT_COLUMNS, reject_payload
+
+Getter = str | int | Callable[[Any], Any]
+
+
+class MissingField(KeyError):
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
+def pick(item: Any, key: str | int) -> Any:
+    """`item[key]` for a dict key or an array position, raising `MissingField` when absent."""
+    if isinstance(key, int):
+        if isinstance(item, (list, tuple)) and len(item) > key:
+            return item[key]
+        raise MissingField(f"[{key}]")
+    if isinstance(item, dict) and key in item:
+        return item[key]
+    raise MissingField(key)
+
+
+@dataclass
+class Fetched:
+    """What one venue endpoint returned for one (table, symbol, day)."""
+
+    table: str
+    endpoint: str
+    records: list[dict] = field(default_factory=list)
+    problems: list[tuple[str, str, Any]] = field(default_factory=list)  # (field, reason, item)
+
+    def extend(self, other: Fetched) -> None:
+        self.records.extend(other.records)
+        self.problems.extend(other.problems)
+
+
+def extract(table: str, endpoint: str, items: list, mapping: dict[str, Getter], constants: dict | None = None) -> Fetched:
+    """Map each payload item to a record with `mapping` (output column -> key, index or function)."""
+    out = Fetched(table, endpoint)
+    if not isinstance(items, list):
+        out.problems.append(("<list>", f"expected a list of items, got {type(items).__name__}", items))
+        return out
+    for item in items:
+        try:
+            record = {name: (get(item) if callable(get) else pick(item, get)) for name, get in mapping.items()}
+        except MissingField as missing:
+            out.problems.append((missing.name, f"missing in the {endpoint} payload", item))
+            continue
+        out.records.append(record | (constants or {}))
+    return out
+
+
+def number(value: Any) -> float | Any:
+    """`float(value)` for numbers and numeric strings; anything else unchanged (normalize rejects it)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def product(*values: Any) -> float | Any:
+    """The product of numeric values, or the first non-numeric one as received."""
+    result = 1.0
+    for value in values:
+        converted = number(value)
+        if not isinstance(converted, float):
+            return value
+        result *= converted
+    return result
+
+
+def to_normalized(fetched: Fetched, venue: str, symbol: str, source: str, day) -> Normalized:
+    """Typed rows and rejects: `normalize`'s row checks plus one reject per shape problem."""
+    columns = ["ts"] + [f.name for f in TABLE_FIELDS[fetched.table]]
+    frame = pd.DataFrame(fetched.records, columns=columns) if fetched.records else pd.DataFrame(columns=columns, dtype=object)
+    normalized = normalize(fetched.table, frame, venue=venue, symbol=symbol, source=source)
+    if not fetched.problems:
+        return normalized
+    shape = pd.DataFrame(
+        [
+            {"table_name": fetched.table, "venue": venue, "symbol": symbol, "day": day, "source": source,
+             "field": name, "reason": reason, "payload": reject_payload(item if isinstance(item, dict) else {"item": item})}
+            for name, reason, item in fetched.problems
+        ],
+        columns=REJECT_COLUMNS,
+    )
+    rejects = pd.concat([normalized.rejects, shape], ignore_index=True) if len(normalized.rejects) else shape
+    return Normalized(rows=normalized.rows, rejects=rejects)
