@@ -1,7 +1,12 @@
 import dagster as dg
 
 # Everything, for the nightly partition: ingest, then (as they land) levels, checks and exports.
-nightly_job = dg.define_asset_job("nightly", selection=dg.AssetSelection.all(), description="Ingest, levels, checks and exports for one UTC day.")
+# (Not the Hyperliquid OI poll: it runs every 5 minutes on its own schedule.)
+nightly_job = dg.define_asset_job(
+    "nightly",
+    selection=dg.AssetSelection.all() - dg.AssetSelection.assets(["landing", "hyperliquid_oi_snapshot"]),
+    description="Ingest (live exchange APIs + landed streams by default), levels, checks and exports for one UTC day.",
+)
 
 # 00:30 UTC every day, for the day that just ended (the last complete partition).
 nightly_schedule = dg.build_schedule_from_partitioned_job(

@@ -53,9 +53,10 @@ def _ingest(
             for spec, listing in listings:
                 if listing.venue in faults.stopped:
                     continue
+                loaded = None
                 with faults.guard(listing.venue, spec.symbol, day):
                     loaded = market_source.load_day(table, listing, spec.symbol, day)
-                if loaded is None or faults.failed_last:
+                if loaded is None:
                     continue
                 if isinstance(loaded, Skipped):
                     skipped[loaded.reason] = skipped.get(loaded.reason, 0) + 1

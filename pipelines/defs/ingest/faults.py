@@ -27,22 +27,17 @@ class VenueFaults:
         self.stopped: dict[str, RateLimitStop] = {}
         self.errors: list[str] = []
         self.shape_errors: list[str] = []
-        self.failed_last = False
 
     @contextmanager
     def guard(self, venue: str, symbol: str, day: dt.date) -> Iterator[None]:
-        self.failed_last = False
         try:
             yield
         except RateLimitStop as exc:
             self.stopped[venue] = exc
-            self.failed_last = True
         except PayloadShapeError as exc:
             self.shape_errors.append(f"{exc} ({symbol}, {day})")
-            self.failed_last = True
         except ExchangeError as exc:
             self.errors.append(f"{exc} ({symbol}, {day})")
-            self.failed_last = True
 
     def raise_if_any(self, table: str) -> None:
         hard = [str(e) for e in self.stopped.values()] + self.shape_errors
