@@ -11,7 +11,7 @@ import gc
 import time
 import warnings
 
-from pipelines import liq_price_cli
+from pipelines import liq_price_cli, live_cli
 from pipelines.lib.paths import dagster_home, exports_root, warehouse_path
 
 DEMO_START = dt.date(2025, 12, 7)
@@ -242,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--symbols", nargs="*", default=None, help="canonical symbols (default: the whole watchlist)")
     demo.set_defaults(func=cmd_demo)
     liq_price_cli.add_parser(sub)
+    live_cli.add_parsers(sub, _date)
     score = sub.add_parser("score", help="Score levels against the realized liquidations that followed them.",
                            description="Score the warehouse's levels (or an external level file) window by window against realized "
                                        "liquidations, next to the range-only, fixed-band and price-only placebo baselines.")

@@ -165,10 +165,14 @@ class VenueHttp:
     def post(self, endpoint: str, body: dict[str, Any], weight: float = 1.0) -> Any:
         return self._body_attempts(self._request, "POST", endpoint, json_body=body, weight=weight)
 
+    def download(self, endpoint: str) -> bytes | None:
+        """The raw bytes at `endpoint` (archives), or None on 404 (not published)."""
+        return self._body_attempts(self._request, "GET", endpoint, raw=True)
+
     def close(self) -> None:
         self.session.close()
 
-    def _request(self, method: str, endpoint: str, params=None, json_body=None, weight: float = 1.0) -> Any:
+    def _request(self, method: str, endpoint: str, params=None, json_body=None, weight: float = 1.0, raw: bool = False) -> Any:
         if self.budget is not None:
             self.budget.spend(weight)
         url = self.base_url + endpoint
@@ -191,10 +195,14 @@ class VenueHttp:
             wait = f"; Retry-After {retry_after:g} s" if retry_after is not None else ""
             raise RateLimitStop(self.venue, endpoint, f"{self.hard_stop_statuses[status]}{wait}: stopping, not retrying",
                                 retry_after)
+        if raw and status == 404:
+            return None
         if status == 429:
             raise ExchangeError(self.venue, endpoint, f"rate limited (HTTP 429) after retries: {_error_text(response)}")
         if status >= 400:
             raise ExchangeError(self.venue, endpoint, _error_text(response))
+        if raw:
+            return response.content
         try:
             payload = json.loads(response.content)
         except ValueError as exc:
