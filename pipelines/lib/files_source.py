@@ -11,6 +11,7 @@ with the columns of `pipelines.lib.normalize.TABLE_FIELDS` plus `ts`:
     open_interest:  ts, interval, [oi_base], oi_usd
     funding:        ts, rate
     liquidations:   ts, side (long|short|unknown: the liquidated position), price, qty_base, usd
+    liquidation_history: ts, interval, long_usd, short_usd   (aggregated per bar, e.g. Coinglass)
 
 `ts` is UTC: ISO-8601 text, epoch milliseconds (or seconds), or a Parquet timestamp. Quantities
 are in base units and USD (convert contracts with the watchlist's contract_size first).
@@ -27,7 +28,7 @@ import pandas as pd
 from pipelines.lib.normalize import Normalized, SourceFormatError, normalize
 from pipelines.lib.watchlist import validate_symbol, validate_venue
 
-TABLES = ("klines", "open_interest", "funding", "liquidations")
+TABLES = ("klines", "open_interest", "funding", "liquidations", "liquidation_history")
 SUFFIXES = (".parquet", ".csv")
 
 

@@ -53,6 +53,12 @@ TABLE_FIELDS: dict[str, list[Field]] = {
         Field("qty_base", "number", positive=True),
         Field("usd", "number", positive=True),
     ],
+    # Liquidated USD per bar, long and short positions, aggregated over exchanges (Coinglass).
+    "liquidation_history": [
+        Field("interval", "text", allowed=INTERVALS),
+        Field("long_usd", "number", minimum=0.0),
+        Field("short_usd", "number", minimum=0.0),
+    ],
 }
 
 # Natural keys within one (venue, symbol); duplicates beyond the first occurrence are rejected.
@@ -61,6 +67,7 @@ NATURAL_KEYS: dict[str, list[str]] = {
     "open_interest": ["interval", "ts"],
     "funding": ["ts"],
     "liquidations": ["ts", "side", "price", "qty_base"],
+    "liquidation_history": ["interval", "ts"],
 }
 
 

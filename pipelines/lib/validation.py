@@ -119,6 +119,12 @@ RAW_SUITES: dict[str, list[Rule]] = {
              {"column": "side", "value_set": list(LIQUIDATION_SIDES)}, column="side"),
         *_positive("price", "qty_base", "usd"),
     ],
+    "raw.liquidation_history": [
+        *_not_null("venue", "symbol", "interval", "ts", "long_usd", "short_usd"),
+        _unique("venue", "symbol", "interval", "ts"),
+        IN_PARTITION_DAY,
+        *_non_negative("long_usd", "short_usd"),
+    ],
 }
 
 

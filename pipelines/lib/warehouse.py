@@ -161,6 +161,19 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        7,
+        "aggregated liquidation history (Coinglass)",
+        [
+            """create table raw.liquidation_history (
+                venue varchar not null, symbol varchar not null, interval varchar not null, ts timestamp not null,
+                long_usd double not null, short_usd double not null,
+                primary key (venue, symbol, interval, ts))""",
+        ],
+    )
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 # Column order of each raw table (the order inserts use). Table names only ever come from here.
@@ -170,6 +183,7 @@ RAW_COLUMNS: dict[str, list[str]] = {
     "open_interest": ["venue", "symbol", "interval", "ts", "oi_base", "oi_usd"],
     "funding": ["venue", "symbol", "ts", "rate"],
     "liquidations": ["venue", "symbol", "ts", "side", "price", "qty_base", "usd", "source"],
+    "liquidation_history": ["venue", "symbol", "interval", "ts", "long_usd", "short_usd"],
 }
 LEVEL_TABLES = ("levels.objective", "levels.behavioral", "levels.heatmap", "levels.liquidation_map", "levels.clusters",
                 "levels.max_pain", "levels.liquidation_stats", "levels.largest_liquidations", "levels.quality")

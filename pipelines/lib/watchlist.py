@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 VENUES = ("binance", "bybit", "okx", "hyperliquid", "coinglass")
+# Sources that already sum several exchanges: never added into the cross-venue ('all') totals.
+AGGREGATOR_VENUES = ("coinglass",)
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{1,20}$")
 INSTRUMENT_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,40}$")
 

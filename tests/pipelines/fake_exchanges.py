@@ -270,3 +270,31 @@ def hyperliquid_snapshot(coins: dict[str, tuple[float, float]]) -> list:
     ctx = lambda oi, px: {"funding": "0.0000125", "openInterest": s(oi), "prevDayPx": s(px), "dayNtlVlm": "1.0",  # noqa: E731
                           "premium": None, "oraclePx": s(px), "markPx": s(px), "midPx": None, "impactPxs": None, "dayBaseVlm": "1.0"}
     return [{"universe": universe, "marginTables": []}, [ctx(1.0, 150.0)] + [ctx(*v) for v in coins.values()]]
+
+
+COINGLASS_KEY = "cg-test-key-7f3a"
+
+
+def serve_coinglass(server, market: Market) -> list[dict]:
+    """Coinglass v4 aggregated OI OHLC and liquidation history (numbers, as live); 401 without the key."""
+    seen: list[dict] = []
+    oi = market.open_interest["binance"]
+    history = oi.assign(long_usd=oi["oi_usd"] * 1e-4, short_usd=oi["oi_usd"] * 2e-4)
+
+    def responder(rows: pd.DataFrame, row):
+        def respond(request: Request) -> Response:
+            seen.append(dict(request.headers))
+            if request.headers.get("CG-API-KEY") != COINGLASS_KEY:
+                return Response('{"code":"401","msg":"API key missing"}', status=401)
+            a = request.args
+            frame = rows[(rows["ts"] >= int(a["start_time"])) & (rows["ts"] <= int(a["end_time"]))]
+            page = frame.sort_values("ts").head(PAGE_CAP)
+            return Response(json.dumps({"code": "0", "msg": "success", "data": [row(r) for r in page.itertuples()]}),
+                            content_type="application/json")
+        return respond
+
+    server.expect_request("/api/futures/open-interest/aggregated-history").respond_with_handler(responder(oi, lambda x: {
+        "time": int(x.ts), "open": x.oi_usd, "high": x.oi_usd * 1.01, "low": x.oi_usd * 0.99, "close": x.oi_usd * 1.001}))
+    server.expect_request("/api/futures/liquidation/aggregated-history").respond_with_handler(responder(history, lambda x: {
+        "time": int(x.ts), "aggregated_long_liquidation_usd": x.long_usd, "aggregated_short_liquidation_usd": x.short_usd}))
+    return seen

@@ -164,3 +164,29 @@ def test_base_urls_come_from_the_environment():
     assert ws_url("bybit", env) == "ws://127.0.0.1:9"
     with pytest.raises(ValueError, match="LIQLEVELS_OKX_REST_URL"):
         rest_url("okx", {"LIQLEVELS_OKX_REST_URL": "file:///etc/passwd"})
+
+
+def test_coinglass_needs_its_key_and_serves_aggregated_oi_and_liquidation_history(fake, market, tmp_path, caplog):
+    from pipelines.lib.watchlist import Listing
+    from tests.pipelines.fake_exchanges import COINGLASS_KEY, serve_coinglass
+
+    seen = serve_coinglass(fake.server, market)
+    listing = Listing("coinglass", "BTC", 1.0)
+    without = LiveSource(tmp_path, env={"LIQLEVELS_COINGLASS_REST_URL": fake.url}, settings=FAST)
+    skipped = without.load_day("open_interest", listing, "BTC", DAY)
+    assert isinstance(skipped, Skipped) and "COINGLASS_API_KEY is not set" in skipped.reason and seen == []
+    assert without.load_day("klines", listing, "BTC", DAY) is None  # coinglass serves no candles
+
+    wrong = LiveSource(tmp_path, env={"LIQLEVELS_COINGLASS_REST_URL": fake.url, "COINGLASS_API_KEY": "nope"}, settings=FAST)
+    with pytest.raises(RateLimitStop, match="API key refused") as refused:
+        wrong.load_day("open_interest", listing, "BTC", DAY)
+    assert "nope" not in str(refused.value)
+
+    with_key = LiveSource(tmp_path, env={"LIQLEVELS_COINGLASS_REST_URL": fake.url, "COINGLASS_API_KEY": COINGLASS_KEY}, settings=FAST)
+    oi = with_key.load_day("open_interest", listing, "BTC", DAY).batch.rows
+    want = expected(market, "open_interest", "binance")
+    assert oi["ts"].tolist() == want["ts"].tolist() and np.allclose(oi["oi_usd"], want["oi_usd"], rtol=1e-12)
+    history = with_key.load_day("liquidation_history", listing, "BTC", DAY).batch.rows
+    assert np.allclose(history["long_usd"], want["oi_usd"] * 1e-4) and np.allclose(history["short_usd"], want["oi_usd"] * 2e-4)
+    assert seen[-1]["Cg-Api-Key"] == COINGLASS_KEY
+    assert COINGLASS_KEY not in caplog.text

@@ -26,6 +26,7 @@ DESCRIPTIONS = {
     "open_interest": "Open interest per venue and symbol, in USD (and base units where reported).",
     "funding": "Funding rates per venue and symbol (fraction per funding interval, e.g. 0.0001 = 1 bp).",
     "liquidations": "Realized liquidation events; side is the liquidated position ('long', 'short', 'unknown').",
+    "liquidation_history": "Liquidated USD per hour for long and short positions, aggregated over exchanges (Coinglass, with a key).",
 }
 
 
@@ -61,7 +62,7 @@ def _ingest(
                 if isinstance(loaded, Skipped):
                     skipped[loaded.reason] = skipped.get(loaded.reason, 0) + 1
                     continue
-                interval = INTERVAL if live and table in ("klines", "open_interest") else None
+                interval = INTERVAL if live and table in ("klines", "open_interest", "liquidation_history") else None
                 partition = Partition(table, listing.venue, spec.symbol, day, interval)
                 batch = loaded.batch
                 if loaded.problems:
@@ -132,3 +133,4 @@ klines = build_ingest_asset("klines")
 open_interest = build_ingest_asset("open_interest")
 funding = build_ingest_asset("funding")
 liquidations = build_ingest_asset("liquidations")
+liquidation_history = build_ingest_asset("liquidation_history")

@@ -16,6 +16,7 @@ from pipelines.lib.margin import ALL_VENUES, margin_tiers
 from pipelines.lib.market import INTERVAL_SECONDS, bars_with_oi, bars_with_total_oi, load_klines, load_open_interest, price_venue
 from pipelines.lib.progress import report
 from pipelines.lib.warehouse import replace_as_of
+from pipelines.lib.watchlist import AGGREGATOR_VENUES
 
 INTERVAL = "1h"
 
@@ -53,7 +54,7 @@ def objective_levels_for_day(con, symbol: str, venues: list[str], day: dt.date) 
     klines = load_klines(con, price_from, symbol, INTERVAL, start, end)
     oi = load_open_interest(con, symbol, INTERVAL, start, end)
     series = {venue: bars_with_oi(klines, g) for venue, g in oi.groupby("venue")}
-    series[ALL_VENUES] = bars_with_total_oi(klines, oi)
+    series[ALL_VENUES] = bars_with_total_oi(klines, oi[~oi["venue"].isin(AGGREGATOR_VENUES)])
     frames = []
     for preset_name, params in PRESETS.items():
         for venue, bars in series.items():

@@ -23,6 +23,7 @@ from pipelines.lib.exchanges.venues import (
     BinanceClient,
     BinanceWeightGuard,
     BybitClient,
+    CoinglassClient,
     HyperliquidClient,
     OkxClient,
     VenueClient,
@@ -68,6 +69,18 @@ def ws_url(venue: str, env: Mapping[str, str] = os.environ) -> str:
     return _url(env, f"LIQLEVELS_{venue.upper()}_WS_URL", WS_URLS[venue], ("ws://", "wss://"))
 
 
+COINGLASS_KEY = "COINGLASS_API_KEY"
+
+# (venue, table) pairs a venue can serve; anything else is not asked for at all.
+SERVES = {
+    "binance": {"klines", "open_interest", "funding", "liquidations"},
+    "bybit": {"klines", "open_interest", "funding", "liquidations"},
+    "okx": {"klines", "open_interest", "funding", "liquidations"},
+    "hyperliquid": {"klines", "open_interest", "funding", "liquidations"},
+    "coinglass": {"open_interest", "liquidation_history"},
+}
+
+
 @dataclass(frozen=True)
 class HttpSettings:
     timeout: float = 30.0
@@ -77,7 +90,8 @@ class HttpSettings:
 
 def make_client(venue: str, env: Mapping[str, str] = os.environ, settings: HttpSettings = HttpSettings(),
                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time) -> VenueClient:
-    classes = {"binance": BinanceClient, "bybit": BybitClient, "okx": OkxClient, "hyperliquid": HyperliquidClient}
+    classes = {"binance": BinanceClient, "bybit": BybitClient, "okx": OkxClient, "hyperliquid": HyperliquidClient,
+               "coinglass": CoinglassClient}
     limit, window = BUDGETS[venue]
     kwargs = dict(timeout=(min(5.0, settings.timeout), settings.timeout), retries=settings.retries,
                   backoff=settings.backoff, budget=RequestBudget(limit, window, sleep=sleep))
@@ -87,6 +101,9 @@ def make_client(venue: str, env: Mapping[str, str] = os.environ, settings: HttpS
         kwargs |= {"check": BybitClient.check, "hard_stop_statuses": {403: "IP blocked (HTTP 403 'access too frequent', wait >= 10 min)"}}
     if venue == "okx":
         kwargs["check"] = OkxClient.check
+    if venue == "coinglass":
+        kwargs |= {"check": CoinglassClient.check, "headers": {"CG-API-KEY": env.get(COINGLASS_KEY, "")},
+                   "hard_stop_statuses": {401: "API key refused (HTTP 401): check COINGLASS_API_KEY"}}
     return classes[venue](VenueHttp(venue, rest_url(venue, env), **kwargs), clock=clock)
 
 
@@ -212,9 +229,14 @@ class LiveSource:
         for client in self._clients.values():
             client.http.close()
 
-    def load_day(self, table: str, listing: Listing, symbol: str, day: dt.date) -> Loaded | Skipped:
+    def load_day(self, table: str, listing: Listing, symbol: str, day: dt.date) -> Loaded | Skipped | None:
+        """One day of `table` for (venue, symbol); None when the venue has no such data at all."""
         window = day_window(day)
         venue = listing.venue
+        if table not in SERVES[venue]:
+            return None
+        if venue == "coinglass" and not self.env.get(COINGLASS_KEY):
+            return Skipped(f"{COINGLASS_KEY} is not set: the coinglass source is skipped")
         fetched = self._fetch(table, listing, window, day)
         if isinstance(fetched, Skipped):
             return fetched

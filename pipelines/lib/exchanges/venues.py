@@ -424,3 +424,46 @@ def parse_hyperliquid_snapshot(message, coin: str, endpoint: str) -> Fetched:
         "oi_base": "openInterest",
         "oi_usd": lambda c: product(pick(c, "openInterest"), pick(c, "markPx")),
     }, {"interval": INTERVAL})
+
+
+class CoinglassClient(VenueClient):
+    """Coinglass v4 (paid key in the `CG-API-KEY` header). Aggregated over exchanges; oldest first.
+
+    The key only ever travels in that header: error messages carry the endpoint and body, never it.
+    """
+
+    venue = "coinglass"
+    EXCHANGES = "Binance,OKX,Bybit"
+
+    @staticmethod
+    def check(payload, endpoint: str) -> None:
+        code = payload.get("code") if isinstance(payload, dict) else None
+        if code in ("0", 0):
+            return
+        if code is None:
+            raise PayloadShapeError("coinglass", endpoint, "code", "missing from the response envelope")
+        if str(code) == "429":
+            raise RateLimitStop("coinglass", endpoint, f"code 429 ({payload.get('msg', '')}): plan rate limit, stopping")
+        raise ExchangeError("coinglass", endpoint, f"code {code}: {payload.get('msg', '')}")
+
+    def _data(self, endpoint: str, params: dict) -> list:
+        data = self.http.get(endpoint, params).get("data")
+        if not isinstance(data, list):
+            raise PayloadShapeError(self.venue, endpoint, "data", "missing or not a list")
+        return data
+
+    def _hourly(self, endpoint: str, table: str, params: dict, window: Window, mapping: dict) -> Fetched:
+        fetch = lambda start: self._data(endpoint, params | {"interval": INTERVAL, "start_time": start,  # noqa: E731
+                                                             "end_time": window.end_ms - 1, "limit": 1000})
+        return collect(table, endpoint, page_forwards(fetch, "time", window, HOUR_MS), mapping, window, {"interval": INTERVAL})
+
+    def open_interest(self, listing: Listing, window: Window) -> Fetched:
+        """Aggregated OI OHLC in USD; the bar's `open` is the OI at its start time (our `ts` convention)."""
+        return self._hourly("/api/futures/open-interest/aggregated-history", "open_interest",
+                            {"symbol": listing.instrument, "unit": "usd"}, window, {"ts": "time", "oi_usd": "open"})
+
+    def liquidation_history(self, listing: Listing, window: Window) -> Fetched:
+        return self._hourly("/api/futures/liquidation/aggregated-history", "liquidation_history",
+                            {"symbol": listing.instrument, "exchange_list": self.EXCHANGES}, window,
+                            {"ts": "time", "long_usd": "aggregated_long_liquidation_usd",
+                             "short_usd": "aggregated_short_liquidation_usd"})
