@@ -20,10 +20,31 @@ START = dt.datetime.combine(DAY, dt.time())
 
 
 def day_frame(path, table: str) -> pd.DataFrame:
+    if table == "raw.liquidation_history":
+        return hourly_liquidation_totals(path)
     query = CHECKED[table][1]
     bounds = [DAY, DAY + dt.timedelta(days=1)] if table.startswith("levels.") else [START, START + dt.timedelta(days=1)]
     with duckdb.connect(str(path), read_only=True) as con:
         return con.execute(query, bounds).fetch_df()
+
+
+def hourly_liquidation_totals(path) -> pd.DataFrame:
+    """No Coinglass data is bundled: the day's realized (OKX) liquidations summed per hour have its shape."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(
+            "select 'coinglass' as venue, symbol, '1h' as interval, date_trunc('hour', ts) as ts, "
+            "sum(usd) filter (where side = 'long') as long_usd, coalesce(sum(usd) filter (where side = 'short'), 0) as short_usd, "
+            "cast(date_trunc('hour', ts) as date) as partition_day, cast(date_trunc('hour', ts) as date) as ts_day "
+            "from raw.liquidations where ts >= ? and ts < ? group by all order by all",
+            [START, START + dt.timedelta(days=1)]).fetch_df().fillna({"long_usd": 0.0})
+
+
+def test_liquidation_history_rules_catch_negative_and_repeated_bars(bundled_warehouse):
+    frame = hourly_liquidation_totals(bundled_warehouse[0])
+    assert failed(frame, "raw.liquidation_history") == {}
+    assert "long_usd >= 0" in failed(_corrupt(frame, long_usd=-5.0), "raw.liquidation_history")
+    doubled = pd.concat([frame, frame.iloc[[0]]], ignore_index=True)
+    assert failed(doubled, "raw.liquidation_history") == {"unique (venue, symbol, interval, ts)": 2}
 
 
 def failed(frame: pd.DataFrame, table: str) -> dict[str, int]:
