@@ -141,3 +141,37 @@ def test_landing_files_are_replaced_whole_and_a_restart_appends(tmp_path):
 def test_a_landing_name_outside_the_layout_is_refused(tmp_path):
     with pytest.raises(ValueError):
         landing.hour_path(tmp_path, "liquidations", "../etc", 0)
+
+
+def test_liqlevels_collect_runs_as_a_process_and_flushes_on_sigterm(tmp_path):
+    import os
+    import signal
+    import sys
+
+    now = int(time.time() * 1000)
+    streams = FakeStreams(now)
+    root = tmp_path / "landing"
+
+    async def main():
+        async with serve(streams.handler, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            env = os.environ | {f"LIQLEVELS_{v.upper()}_WS_URL": f"ws://127.0.0.1:{port}" for v in ("binance", "bybit", "okx")}
+            env |= {"LIQLEVELS_LANDING": str(root)}
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "pipelines.cli", "collect", "--venues", "bybit", "okx", "--flush-seconds", "30",
+                env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            deadline = time.monotonic() + 30
+            while ("okx" not in streams.subscriptions or "bybit" not in streams.subscriptions) and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(0.5)  # the data messages follow the subscription acks
+            process.send_signal(signal.SIGTERM)
+            output, _ = await asyncio.wait_for(process.communicate(), 30)
+            return process.returncode, output.decode()
+
+    code, output = asyncio.run(main())
+    assert code == 0, output
+    assert "bybit: 1 messages, 1 connections, 0 gaps" in output and "okx: 1 messages" in output
+    day = dt.datetime.fromtimestamp(now / 1000, dt.UTC).date()
+    # --flush-seconds 30: nothing was flushed by the timer, everything by the SIGTERM shutdown.
+    assert len(list(landing.read_day(root, "liquidations", "bybit", day))) == 1
+    assert len(list(landing.read_day(root, "liquidations", "okx", day))) == 1

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from pytest_httpserver import HTTPServer
 
-from pipelines.lib.exchanges.http import ExchangeError, RateLimitStop
+from pipelines.lib.exchanges.http import ExchangeError, RateLimitStop, RequestBudget
 from pipelines.lib.exchanges.live import HttpSettings, LiveSource, Loaded, Skipped, rest_url, ws_url
 from pipelines.lib.exchanges.venues import BinanceWeightGuard
 from pipelines.lib.watchlist import load_watchlist
@@ -190,3 +190,29 @@ def test_coinglass_needs_its_key_and_serves_aggregated_oi_and_liquidation_histor
     assert np.allclose(history["long_usd"], want["oi_usd"] * 1e-4) and np.allclose(history["short_usd"], want["oi_usd"] * 2e-4)
     assert seen[-1]["Cg-Api-Key"] == COINGLASS_KEY
     assert COINGLASS_KEY not in caplog.text
+
+
+def test_the_request_budget_waits_once_the_window_is_spent():
+    now = [0.0]
+    waits = []
+
+    def sleep(seconds):
+        waits.append(seconds)
+        now[0] += seconds
+
+    budget = RequestBudget(limit=40, window=60.0, sleep=sleep, clock=lambda: now[0])
+    for _ in range(2):
+        budget.spend(20)  # Hyperliquid-like weights: two calls fill the window
+    assert waits == []
+    now[0] = 15.0
+    budget.spend(20)
+    assert waits == [45.0] and now[0] == 60.0  # until the first call leaves the 60 s window
+
+
+def test_the_nightly_job_reads_live_sources_unless_told_otherwise(monkeypatch):
+    from pipelines.defs.resources import resources
+
+    monkeypatch.delenv("LIQLEVELS_SOURCE", raising=False)
+    assert resources().resources["market_source"].mode == "live"
+    monkeypatch.setenv("LIQLEVELS_SOURCE", "files")
+    assert resources().resources["market_source"].mode == "files"

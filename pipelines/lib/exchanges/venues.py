@@ -260,25 +260,34 @@ def _has(item, key) -> bool:
         return False
 
 
-class OkxClient(VenueClient):
-    """OKX v5. Pages newest first; all values strings; the envelope `code` is the string "0"."""
+class CodeEnvelopeClient(VenueClient):
+    """Venues that answer `{"code": "0", "msg": "", "data": [...]}` (OKX, Coinglass), errors inside HTTP 200."""
 
-    venue = "okx"
+    STOP_CODES: dict[str, str] = {}  # body codes that mean "stop calling us"
 
-    @staticmethod
-    def check(payload, endpoint: str) -> None:
+    @classmethod
+    def check(cls, payload, endpoint: str) -> None:
         code = payload.get("code") if isinstance(payload, dict) else None
         if code in ("0", 0):
             return
         if code is None:
-            raise PayloadShapeError("okx", endpoint, "code", "missing from the response envelope")
-        raise ExchangeError("okx", endpoint, f"code {code}: {payload.get('msg', '')}")
+            raise PayloadShapeError(cls.venue, endpoint, "code", "missing from the response envelope")
+        message = payload.get("msg", "")
+        if str(code) in cls.STOP_CODES:
+            raise RateLimitStop(cls.venue, endpoint, f"code {code} ({message}): {cls.STOP_CODES[str(code)]}")
+        raise ExchangeError(cls.venue, endpoint, f"code {code}: {message}")
 
     def _data(self, endpoint: str, params: dict) -> list:
         data = self.http.get(endpoint, params).get("data")
         if not isinstance(data, list):
             raise PayloadShapeError(self.venue, endpoint, "data", "missing or not a list")
         return data
+
+
+class OkxClient(CodeEnvelopeClient):
+    """OKX v5. Pages newest first; all values strings; the envelope `code` is the string "0"."""
+
+    venue = "okx"
 
     def _older_than(self, endpoint: str, params: dict, window: Window, time_key) -> Iterator[list]:
         # `after` = records older than this ts (exclusive).
@@ -426,7 +435,7 @@ def parse_hyperliquid_snapshot(message, coin: str, endpoint: str) -> Fetched:
     }, {"interval": INTERVAL})
 
 
-class CoinglassClient(VenueClient):
+class CoinglassClient(CodeEnvelopeClient):
     """Coinglass v4 (paid key in the `CG-API-KEY` header). Aggregated over exchanges; oldest first.
 
     The key only ever travels in that header: error messages carry the endpoint and body, never it.
@@ -434,23 +443,7 @@ class CoinglassClient(VenueClient):
 
     venue = "coinglass"
     EXCHANGES = "Binance,OKX,Bybit"
-
-    @staticmethod
-    def check(payload, endpoint: str) -> None:
-        code = payload.get("code") if isinstance(payload, dict) else None
-        if code in ("0", 0):
-            return
-        if code is None:
-            raise PayloadShapeError("coinglass", endpoint, "code", "missing from the response envelope")
-        if str(code) == "429":
-            raise RateLimitStop("coinglass", endpoint, f"code 429 ({payload.get('msg', '')}): plan rate limit, stopping")
-        raise ExchangeError("coinglass", endpoint, f"code {code}: {payload.get('msg', '')}")
-
-    def _data(self, endpoint: str, params: dict) -> list:
-        data = self.http.get(endpoint, params).get("data")
-        if not isinstance(data, list):
-            raise PayloadShapeError(self.venue, endpoint, "data", "missing or not a list")
-        return data
+    STOP_CODES = {"429": "plan rate limit, stopping"}
 
     def _hourly(self, endpoint: str, table: str, params: dict, window: Window, mapping: dict) -> Fetched:
         fetch = lambda start: self._data(endpoint, params | {"interval": INTERVAL, "start_time": start,  # noqa: E731
