@@ -14,6 +14,7 @@ import asyncio
 import functools
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -42,7 +43,7 @@ class StreamSpec:
 
 def stream_specs(watchlist: Watchlist, venues: tuple[str, ...] = STREAM_VENUES,
                  env: Mapping[str, str] | None = None) -> list[StreamSpec]:
-    env = env if env is not None else __import__("os").environ
+    env = env if env is not None else os.environ
     specs = []
     listed = {venue: sorted({l.instrument for _, l in watchlist.listings() if l.venue == venue}) for venue in venues}
     if "binance" in venues and listed["binance"]:
@@ -160,7 +161,7 @@ async def _keepalive(ws, text: str, every: float) -> None:
 
 def snapshot_hyperliquid(landing_root: Path, env: Mapping[str, str] | None = None, clock: Callable[[], float] = time.time) -> int:
     """Poll `metaAndAssetCtxs` once and land it under open_interest/hyperliquid; returns coins seen."""
-    client = make_client("hyperliquid", env if env is not None else __import__("os").environ)
+    client = make_client("hyperliquid", env if env is not None else os.environ)
     try:
         payload = client.asset_contexts()
     finally:

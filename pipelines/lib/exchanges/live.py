@@ -139,12 +139,14 @@ def dedupe_records(fetched: Fetched, key: tuple[str, ...]) -> int:
     return dropped
 
 
-def stream_liquidations(venue: str, records, listing: Listing, window: Window) -> tuple[Fetched, Fetched]:
-    """Liquidation events of `listing` from landing records, and the records no symbol could own.
+def stream_liquidations(venue: str, records, listing: Listing | None, window: Window) -> tuple[Fetched, Fetched]:
+    """Liquidation events of `listing` (None: no instrument) from landing records, and the records
+    no symbol could own.
 
     Returns (this instrument's events, unattributable problems: non-JSON text, unknown shapes).
     """
     endpoint = f"landing liquidations/{venue}"
+    instrument = listing.instrument if listing is not None else None
     mine, orphans = Fetched("liquidations", endpoint), Fetched("liquidations", endpoint)
     for record in records:
         if "gap" in record:
@@ -158,7 +160,7 @@ def stream_liquidations(venue: str, records, listing: Listing, window: Window) -
             order = event.get("o") if isinstance(event, dict) else None
             if not isinstance(order, dict) or "s" not in order:
                 orphans.problems.append(("o.s", "not a forceOrder event with a symbol", record))
-            elif order["s"] == listing.instrument:
+            elif order["s"] == instrument:
                 mine.extend(parse_binance_force_order(event, endpoint))
         elif venue == "bybit":
             items = payload.get("data") if isinstance(payload, dict) else None
@@ -168,7 +170,7 @@ def stream_liquidations(venue: str, records, listing: Listing, window: Window) -
             for item in items:
                 if not isinstance(item, dict) or "s" not in item:
                     orphans.problems.append(("s", "liquidation item without a symbol", record))
-                elif item["s"] == listing.instrument:
+                elif item["s"] == instrument:
                     mine.extend(parse_bybit_liquidations([item], endpoint))
         elif venue == "okx":
             groups = payload.get("data") if isinstance(payload, dict) else None
@@ -178,7 +180,7 @@ def stream_liquidations(venue: str, records, listing: Listing, window: Window) -
             for group in groups:
                 if not isinstance(group, dict) or "instId" not in group or not isinstance(group.get("details"), list):
                     orphans.problems.append(("instId/details", "liquidation group without instId or details", record))
-                elif group["instId"] == listing.instrument:
+                elif group["instId"] == instrument:
                     mine.extend(parse_okx_liquidation_details(group["details"], listing.contract_size, endpoint))
     mine.records = [r for r in mine.records if not isinstance(r["ts"], (int, float, str)) or _in(r["ts"], window)]
     return mine, orphans
@@ -249,9 +251,8 @@ class LiveSource:
 
     def stream_orphans(self, venue: str, day: dt.date) -> Fetched:
         """Landing messages of `day` that belong to no symbol (not JSON, unknown shape)."""
-        records = [r for r in landing.read_day(self.landing_root, "liquidations", venue, day, margin_hours=0)]
-        dummy = Listing(venue, "\0", 1.0)
-        return stream_liquidations(venue, records, dummy, day_window(day))[1]
+        records = landing.read_day(self.landing_root, "liquidations", venue, day, margin_hours=0)
+        return stream_liquidations(venue, records, None, day_window(day))[1]
 
     def _fetch(self, table: str, listing: Listing, window: Window, day: dt.date) -> Fetched | Skipped:
         venue = listing.venue

@@ -37,6 +37,14 @@ def pick(item: Any, key: str | int) -> Any:
     raise MissingField(key)
 
 
+def has(item: Any, key: str | int) -> bool:
+    try:
+        pick(item, key)
+        return True
+    except MissingField:
+        return False
+
+
 @dataclass
 class Fetched:
     """What one venue endpoint returned for one (table, symbol, day)."""

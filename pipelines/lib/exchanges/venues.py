@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from pipelines.lib.exchanges.http import ExchangeError, PayloadShapeError, RateLimitStop, VenueHttp
-from pipelines.lib.exchanges.payload import Fetched, extract, number, pick, product
+from pipelines.lib.exchanges.payload import Fetched, extract, has, number, pick, product
 from pipelines.lib.watchlist import Listing
 
 HOUR_MS = 3_600_000
@@ -55,7 +55,7 @@ MAX_PAGES = 1000
 
 
 def _times(items, key) -> list[int]:
-    return [t for t in (_ms(pick(i, key)) for i in items if _has(i, key)) if t is not None] if isinstance(items, list) else []
+    return [t for t in (_ms(pick(i, key)) for i in items if has(i, key)) if t is not None] if isinstance(items, list) else []
 
 
 def page_forwards(fetch: Callable[[int], list], time_key, window: Window, step_ms: int = 1) -> Iterator[list]:
@@ -120,7 +120,7 @@ class BinanceClient(VenueClient):
             page = self.http.get(endpoint, {"symbol": listing.instrument, "interval": INTERVAL, "startTime": start,
                                             "endTime": window.end_ms - 1, "limit": 1500}, weight=10)
             # An unclosed candle (closeTime in the future) would be stored as if it were final.
-            return [row for row in page if not (_has(row, 6) and (_ms(row[6]) or 0) >= now_ms)] if isinstance(page, list) else page
+            return [row for row in page if not (has(row, 6) and (_ms(row[6]) or 0) >= now_ms)] if isinstance(page, list) else page
 
         return collect("klines", endpoint, page_forwards(fetch, 0, window, HOUR_MS),
                        {"ts": 0, "open": 1, "high": 2, "low": 3, "close": 4, "volume": 5, "quote_volume": 7,
@@ -250,14 +250,6 @@ class BybitClient(VenueClient):
 
         return collect("open_interest", endpoint, pages(), {"ts": "timestamp", "oi_base": one_side, "oi_usd": usd},
                        window, {"interval": INTERVAL})
-
-
-def _has(item, key) -> bool:
-    try:
-        pick(item, key)
-        return True
-    except KeyError:
-        return False
 
 
 class CodeEnvelopeClient(VenueClient):
