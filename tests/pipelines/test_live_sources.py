@@ -216,3 +216,27 @@ def test_the_nightly_job_reads_live_sources_unless_told_otherwise(monkeypatch):
     assert resources().resources["market_source"].mode == "live"
     monkeypatch.setenv("LIQLEVELS_SOURCE", "files")
     assert resources().resources["market_source"].mode == "files"
+
+
+def test_a_late_stream_event_counts_for_its_own_day_exactly_once(tmp_path):
+    from pipelines.lib.landing import LandingWriter
+
+    midnight = int(dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC).timestamp() * 1000)
+    writer = LandingWriter(tmp_path, "liquidations", "bybit")
+    for t, received in ((midnight - 700, midnight + 300), (midnight + 200, midnight + 400)):  # 23:59:59.3 landed after midnight
+        writer.add({"received_at": received, "payload": {"topic": "allLiquidation.BTCUSDT", "data": [
+            {"T": t, "s": "BTCUSDT", "S": "Sell", "v": "0.1", "p": "70000"}]}})
+    writer.flush()
+    source = LiveSource(tmp_path, env={})
+    before = source.load_day("liquidations", BTC.listing("bybit"), "BTC", DAY).batch.rows
+    after = source.load_day("liquidations", BTC.listing("bybit"), "BTC", DAY + dt.timedelta(days=1)).batch.rows
+    assert before["ts"].tolist() == [pd.Timestamp(midnight - 700, unit="ms")]
+    assert after["ts"].tolist() == [pd.Timestamp(midnight + 200, unit="ms")]
+    assert before["side"].tolist() == ["short"]  # Bybit S=Sell: a short position was liquidated
+
+
+def test_a_bybit_403_ip_block_stops_at_once(live, fake):
+    fake.server.clear()  # replace the kline route with a 403 (Bybit's "access too frequent")
+    fake.server.expect_request("/v5/market/kline").respond_with_data("access too frequent", status=403)
+    with pytest.raises(RateLimitStop, match="bybit /v5/market/kline: IP blocked"):
+        live.load_day("klines", BTC.listing("bybit"), "BTC", DAY)
