@@ -12,7 +12,7 @@ import time
 import warnings
 
 from pipelines import liq_price_cli, live_cli
-from pipelines.lib.paths import dagster_home, exports_root, warehouse_path
+from pipelines.lib.paths import dagster_home, data_root, exports_root, landing_root, warehouse_path, watchlist_path
 
 DEMO_START = dt.date(2025, 12, 7)
 DEMO_END = dt.date(2026, 3, 5)
@@ -62,10 +62,12 @@ def run_days(start: dt.date, end: dt.date, symbols: list[str] | None = None, log
     os.environ.setdefault("DAGSTER_HOME", str(dagster_home()))
     dagster_home().mkdir(parents=True, exist_ok=True)
     job = load_definitions().resolve_job_def("nightly")
+    # Run config replaces a resource's whole config, so every required field is given here.
+    market_source = {"mode": source, "files_root": str(data_root()), "landing_root": str(landing_root())}
     run_config: dict = {"loggers": {"console": {"config": {"log_level": log_level}}},
-                        "resources": {"market_source": {"config": {"mode": source}}}}
+                        "resources": {"market_source": {"config": market_source}}}
     if symbols:
-        run_config["resources"]["watchlist"] = {"config": {"symbols": symbols}}
+        run_config["resources"]["watchlist"] = {"config": {"path": str(watchlist_path()), "symbols": symbols}}
     return job.execute_in_process(
         run_config=run_config,
         instance=dg.DagsterInstance.get(),
@@ -144,7 +146,6 @@ SCORED_DAYS = (dt.date(2026, 3, 4), dt.date(2026, 3, 5))  # the bundled days wit
 
 
 def demo_scorecards(con, args) -> list[str]:
-    from pipelines.lib.paths import watchlist_path
     from pipelines.lib.scorecard import scorecard
     from pipelines.lib.watchlist import load_watchlist
 
@@ -161,7 +162,6 @@ def demo_scorecards(con, args) -> list[str]:
 
 def symbols_for_demo(args) -> list[str]:
     from pipelines.lib.watchlist import load_watchlist
-    from pipelines.lib.paths import watchlist_path
 
     return [s.symbol for s in load_watchlist(watchlist_path()).select(args.symbols)]
 
@@ -207,7 +207,6 @@ def format_scorecard(report, symbol: str, start, end) -> str:
 def cmd_score(args: argparse.Namespace) -> int:
     import duckdb
 
-    from pipelines.lib.paths import watchlist_path
     from pipelines.lib.scorecard import file_levels, scorecard
     from pipelines.lib.watchlist import WatchlistError, load_watchlist
 

@@ -51,3 +51,20 @@ def test_invalid_combinations_exit_nonzero_with_a_message(args, message):
 def test_hyperliquid_from_max_leverage():
     out = run("liq-price", "--venue", "hyperliquid", "--side", "short", "--qty", "1", "--entry", "100000", "--leverage", "10", "--max-leverage", "40")
     assert out.stdout.strip().splitlines()[-1] == "108641.98"
+
+
+def test_run_command_executes_the_nightly_job_on_the_files_source(tmp_path, capsys):
+    """`liqlevels run` (and `liqlevels demo`, which shares run_days) for one bundled day, end to end."""
+    import duckdb
+
+    from pipelines.cli import main
+    from pipelines.lib.paths import warehouse_path
+
+    assert main(["run", "--source", "files", "--start", "2026-03-04", "--end", "2026-03-04", "--symbols", "BTC",
+                 "--log-level", "ERROR"]) == 0
+    assert "Run succeeded" in capsys.readouterr().out
+    with duckdb.connect(str(warehouse_path()), read_only=True) as con:
+        venues = dict(con.execute("select venue, count(*) from raw.klines group by 1").fetchall())
+        checked = con.execute("select count(distinct table_name) from ops.validation_results where day = '2026-03-04'").fetchall()
+    assert venues == {"binance": 24, "bybit": 24, "okx": 24}, venues
+    assert checked[0][0] >= 10  # raw and level tables were validated: the whole job ran
