@@ -135,6 +135,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"Open in TradingView: {pine}")
         print(f"Open in a spreadsheet: {csv}")
     print("Open the UI:      make dev   (then http://localhost:3000)")
+    print("Live exchange data (the nightly default; the demo stays offline): liqlevels run | backfill | collect  (README: Live sources)")
     if not result.success:
         for event in result.all_events:
             if event.is_failure:

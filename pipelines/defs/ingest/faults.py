@@ -14,7 +14,6 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
-from pipelines.lib import landing
 from pipelines.lib.exchanges.http import ExchangeError, PayloadShapeError, RateLimitStop
 from pipelines.lib.exchanges.live import LiveSource, to_normalized
 from pipelines.lib.warehouse import Partition, replace_in_transaction, replace_rejects
@@ -54,7 +53,7 @@ def record_stream_leftovers(con: duckdb.DuckDBPyConnection, source: LiveSource, 
     """
     written = 0
     for venue in sorted(set(venues) & set(STREAM_VENUES)):
-        records = list(landing.read_day(source.landing_root, "liquidations", venue, day, margin_hours=0))
+        records = source.landed("liquidations", venue, day, 0)
         gaps = pd.DataFrame(
             [{"venue": venue, "day": day, "start_ts": pd.Timestamp(r["gap"]["start"], unit="ms"),
               "end_ts": pd.Timestamp(r["gap"]["end"], unit="ms"), "reason": str(r["gap"].get("reason", "")),

@@ -220,6 +220,7 @@ class LiveSource:
         self.landing_root = Path(landing_root)
         self.env, self.settings, self.sleep, self.clock = env, settings, sleep, clock
         self._clients: dict[str, VenueClient] = {}
+        self._landed: dict[tuple, list[dict]] = {}
         self.merged_duplicates = 0
 
     def client(self, venue: str) -> VenueClient:
@@ -230,6 +231,13 @@ class LiveSource:
     def close(self) -> None:
         for client in self._clients.values():
             client.http.close()
+
+    def landed(self, stream: str, venue: str, day: dt.date, margin_hours: int) -> list[dict]:
+        """The landing records of a day, read once per run (every symbol of a venue shares its files)."""
+        key = (stream, venue, day, margin_hours)
+        if key not in self._landed:
+            self._landed[key] = list(landing.read_day(self.landing_root, stream, venue, day, margin_hours))
+        return self._landed[key]
 
     def load_day(self, table: str, listing: Listing, symbol: str, day: dt.date) -> Loaded | Skipped | None:
         """One day of `table` for (venue, symbol); None when the venue has no such data at all."""
@@ -251,15 +259,14 @@ class LiveSource:
 
     def stream_orphans(self, venue: str, day: dt.date) -> Fetched:
         """Landing messages of `day` that belong to no symbol (not JSON, unknown shape)."""
-        records = landing.read_day(self.landing_root, "liquidations", venue, day, margin_hours=0)
-        return stream_liquidations(venue, records, None, day_window(day))[1]
+        return stream_liquidations(venue, self.landed("liquidations", venue, day, 0), None, day_window(day))[1]
 
     def _fetch(self, table: str, listing: Listing, window: Window, day: dt.date) -> Fetched | Skipped:
         venue = listing.venue
         if table == "liquidations":
             return self._liquidations(listing, window, day)
         if table == "open_interest" and venue == "hyperliquid":
-            records = list(landing.read_day(self.landing_root, "open_interest", "hyperliquid", day, margin_hours=0))
+            records = self.landed("open_interest", "hyperliquid", day, 0)
             if not records:
                 return Skipped(f"hyperliquid has no OI history endpoint and no snapshots were polled on {day} "
                                f"(landing {self.landing_root}/open_interest/hyperliquid/{day}); run the "
@@ -275,7 +282,7 @@ class LiveSource:
         venue = listing.venue
         if venue == "hyperliquid":
             return Skipped("hyperliquid publishes no market-wide liquidation feed (only per-user fills)")
-        records = list(landing.read_day(self.landing_root, "liquidations", venue, day))
+        records = self.landed("liquidations", venue, day, 1)
         fetched, _ = stream_liquidations(venue, records, listing, window)
         if venue == "okx":
             fetched.extend(self.client("okx").liquidations(listing, window))
