@@ -114,6 +114,13 @@ def test_a_binance_418_ban_stops_at_once(live, fake):
     with pytest.raises(RateLimitStop, match=r"binance /fapi/v1/klines: IP banned \(HTTP 418\); Retry-After 120 s"):
         live.load_day("klines", BTC.listing("binance"), "BTC", DAY)
     assert fake.count("/fapi/v1/klines") == 1
+    # The other tables of the run do not knock on a banned venue's door again.
+    with pytest.raises(RateLimitStop, match="not called: stopped earlier in this run"):
+        live.load_day("funding", BTC.listing("binance"), "BTC", DAY)
+    assert fake.count("/fapi/v1/fundingRate") == 0
+    assert isinstance(live.load_day("funding", BTC.listing("okx"), "BTC", DAY), Loaded)  # other venues carry on
+    # Landed stream files are local: a ban does not stop reading them.
+    assert isinstance(live.load_day("liquidations", BTC.listing("binance"), "BTC", DAY), Skipped)
 
 
 def test_bybit_retcode_10006_inside_http_200_stops(live, fake):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.lib import landing
-from pipelines.lib.exchanges.http import RequestBudget, VenueHttp
+from pipelines.lib.exchanges.http import RateLimitStop, RequestBudget, VenueHttp
 from pipelines.lib.exchanges.payload import Fetched, to_normalized
 from pipelines.lib.exchanges.venues import (
     DAY_MS,
@@ -221,9 +221,14 @@ class LiveSource:
         self.env, self.settings, self.sleep, self.clock = env, settings, sleep, clock
         self._clients: dict[str, VenueClient] = {}
         self._landed: dict[tuple, list[dict]] = {}
+        self._stopped: dict[str, RateLimitStop] = {}  # venue -> the ban that stopped it, for the rest of the run
         self.merged_duplicates = 0
 
     def client(self, venue: str) -> VenueClient:
+        """The venue's REST client; refused for the rest of the run once the venue has banned us."""
+        if venue in self._stopped:
+            first = self._stopped[venue]
+            raise RateLimitStop(venue, first.endpoint, f"not called: stopped earlier in this run ({first})", first.retry_after)
         if venue not in self._clients:
             self._clients[venue] = make_client(venue, self.env, self.settings, self.sleep, self.clock)
         return self._clients[venue]
@@ -247,7 +252,11 @@ class LiveSource:
             return None
         if venue == "coinglass" and not self.env.get(COINGLASS_KEY):
             return Skipped(f"{COINGLASS_KEY} is not set: the coinglass source is skipped")
-        fetched = self._fetch(table, listing, window, day)
+        try:
+            fetched = self._fetch(table, listing, window, day)
+        except RateLimitStop as exc:
+            self._stopped[venue] = exc
+            raise
         if isinstance(fetched, Skipped):
             return fetched
         if not fetched.records and not fetched.problems:
