@@ -185,6 +185,14 @@ RAW_COLUMNS: dict[str, list[str]] = {
     "liquidations": ["venue", "symbol", "ts", "side", "price", "qty_base", "usd", "source"],
     "liquidation_history": ["venue", "symbol", "interval", "ts", "long_usd", "short_usd"],
 }
+# Natural keys of the raw tables (their primary keys): what an upsert matches on.
+RAW_KEYS: dict[str, list[str]] = {
+    "klines": ["venue", "symbol", "interval", "ts"],
+    "open_interest": ["venue", "symbol", "interval", "ts"],
+    "funding": ["venue", "symbol", "ts"],
+    "liquidations": ["venue", "symbol", "ts", "side", "price", "qty_base"],
+    "liquidation_history": ["venue", "symbol", "interval", "ts"],
+}
 LEVEL_TABLES = ("levels.objective", "levels.behavioral", "levels.heatmap", "levels.liquidation_map", "levels.clusters",
                 "levels.max_pain", "levels.liquidation_stats", "levels.largest_liquidations", "levels.quality")
 REJECT_COLUMNS = ["table_name", "venue", "symbol", "day", "source", "field", "reason", "payload"]
@@ -281,6 +289,41 @@ def replace_partition(
         ],
         inserts=[(f"raw.{partition.table}", stage), ("ops.rejects", rejects.loc[:, REJECT_COLUMNS])],
     )
+
+
+def upsert_partition(con: duckdb.DuckDBPyConnection, partition: Partition, rows: pd.DataFrame,
+                     rejects: pd.DataFrame, source: str) -> None:
+    """Insert or update `rows` by natural key inside one (table, venue, symbol, day) slice, in one
+    transaction; stored rows the batch does not mention stay.
+
+    For exchange APIs, whose windows move on (OKX liquidation orders cover only recent days, OI
+    history a few weeks): a later rerun that sees less must not delete what an earlier one stored.
+    The same answer twice leaves identical tables. Rejects of that slice from `source` are replaced.
+    """
+    columns = RAW_COLUMNS[partition.table]
+    stage = rows.loc[:, columns]
+    if len(stage) and (stage["ts"].min() < partition.start or stage["ts"].max() >= partition.end):
+        raise ValueError(f"rows for {partition} fall outside the day {partition.day}")
+    if len(stage) and ((stage["venue"] != partition.venue).any() or (stage["symbol"] != partition.symbol).any()):
+        raise ValueError(f"rows for {partition} name another venue or symbol")
+    matches = " and ".join(f"t.{k} = s.{k}" for k in RAW_KEYS[partition.table])
+    con.execute("begin transaction")
+    try:
+        if len(stage):
+            con.register("stage_rows", stage)
+            con.execute(f"delete from raw.{partition.table} t using stage_rows s where {matches}")
+            con.execute(f"insert into raw.{partition.table} ({', '.join(columns)}) select {', '.join(columns)} from stage_rows")
+            con.unregister("stage_rows")
+        con.execute("delete from ops.rejects where table_name = ? and venue = ? and symbol = ? and source = ? "
+                    "and (day = ? or day is null)", [partition.table, partition.venue, partition.symbol, source, partition.day])
+        if len(rejects):
+            con.register("stage_rejects", rejects.loc[:, REJECT_COLUMNS])
+            con.execute(f"insert into ops.rejects ({', '.join(REJECT_COLUMNS)}) select {', '.join(REJECT_COLUMNS)} from stage_rejects")
+            con.unregister("stage_rejects")
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
 
 
 def replace_rejects(con: duckdb.DuckDBPyConnection, partition: Partition, rejects: pd.DataFrame, source: str) -> None:

@@ -79,3 +79,23 @@ def test_rows_outside_the_day_are_refused_and_nothing_changes(warehouse_file):
         with pytest.raises(ValueError, match="outside the day"):
             replace_partition(con, Partition("funding", "okx", "BTC", d1), _funding(dt.date(2026, 1, 2), [0.9]))
         assert con.execute("select rate from raw.funding").fetchall() == [(0.1,)]
+
+
+def test_upsert_adds_and_corrects_by_key_and_never_drops_what_the_batch_omits(warehouse_file):
+    from pipelines.lib.warehouse import REJECT_COLUMNS, upsert_partition
+
+    d1 = dt.date(2026, 1, 1)
+    part = Partition("funding", "okx", "BTC", d1)
+    reject = pd.DataFrame([{"table_name": "funding", "venue": "okx", "symbol": "BTC", "day": d1, "source": "okx:api",
+                            "field": "fundingRate", "reason": "missing", "payload": "{}"}], columns=REJECT_COLUMNS)
+    with connect(warehouse_file) as con:
+        upsert_partition(con, part, _funding(d1, [0.1, 0.2, 0.3]), reject, "okx:api")
+        upsert_partition(con, part, _funding(d1, [0.1, 0.2, 0.3]), reject, "okx:api")  # the same answer again
+        assert con.execute("select rate from raw.funding order by ts").fetchall() == [(0.1,), (0.2,), (0.3,)]
+        assert con.execute("select count(*) from ops.rejects").fetchall() == [(1,)]
+        upsert_partition(con, part, _funding(d1, [0.15]), reject.iloc[0:0], "okx:api")  # a later, shorter answer
+        assert con.execute("select rate from raw.funding order by ts").fetchall() == [(0.15,), (0.2,), (0.3,)]
+        assert con.execute("select count(*) from ops.rejects").fetchall() == [(0,)]
+        with pytest.raises(ValueError, match="another venue"):
+            upsert_partition(con, part, _funding(d1, [0.9]).assign(venue="bybit"), reject.iloc[0:0], "okx:api")
+        assert con.execute("select count(*) from raw.funding").fetchall() == [(3,)]

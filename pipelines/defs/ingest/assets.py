@@ -14,7 +14,7 @@ from pipelines.lib.exchanges.live import Skipped
 from pipelines.lib.exchanges.venues import INTERVAL
 from pipelines.lib.normalize import SourceFormatError
 from pipelines.lib.progress import report
-from pipelines.lib.warehouse import Partition, replace_partition, replace_rejects
+from pipelines.lib.warehouse import Partition, replace_partition, replace_rejects, upsert_partition
 from pipelines.lib.watchlist import WatchlistError
 
 # Exchange calls fail transiently (429, 5xx, timeouts); a write that lost the DuckDB lock race
@@ -71,7 +71,10 @@ def _ingest(
                     faults.shape_errors.extend(f"{listing.venue} {endpoint}: field '{field}' ({spec.symbol}, {day})"
                                                for endpoint, field in loaded.problems)
                 else:
-                    replace_partition(con, partition, batch.rows, batch.rejects, loaded.source)
+                    # A user's files are the truth for their days (slice replace); an exchange's answer
+                    # only adds and corrects rows (upsert): its windows move on, stored rows must not vanish.
+                    write = upsert_partition if live else replace_partition
+                    write(con, partition, batch.rows, batch.rejects, loaded.source)
                     written += len(batch.rows)
                     if len(batch.rows):
                         last_rows = batch.rows
