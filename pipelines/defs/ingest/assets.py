@@ -11,7 +11,6 @@ from pipelines.defs.partitions import daily_partitions
 from pipelines.defs.ingest.faults import VenueFaults, record_stream_leftovers
 from pipelines.defs.resources import DUCKDB_POOL, MarketSourceResource, WatchlistResource, warehouse
 from pipelines.lib.exchanges.live import Skipped
-from pipelines.lib.exchanges.venues import INTERVAL
 from pipelines.lib.normalize import SourceFormatError
 from pipelines.lib.progress import report
 from pipelines.lib.warehouse import Partition, replace_partition, replace_rejects, upsert_partition
@@ -62,8 +61,7 @@ def _ingest(
                 if isinstance(loaded, Skipped):
                     skipped[loaded.reason] = skipped.get(loaded.reason, 0) + 1
                     continue
-                interval = INTERVAL if live and table in ("klines", "open_interest", "liquidation_history") else None
-                partition = Partition(table, listing.venue, spec.symbol, day, interval)
+                partition = Partition(table, listing.venue, spec.symbol, day)
                 batch = loaded.batch
                 if loaded.problems:
                     # Wrong shape: keep what the payload held as rejects, leave stored rows alone, fail below.
