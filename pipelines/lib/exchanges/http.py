@@ -193,8 +193,9 @@ class VenueHttp:
         if status in self.hard_stop_statuses:
             retry_after = _retry_after(response)
             wait = f"; Retry-After {retry_after:g} s" if retry_after is not None else ""
-            raise RateLimitStop(self.venue, endpoint, f"{self.hard_stop_statuses[status]}{wait}: stopping, not retrying",
-                                retry_after)
+            body = response.text[:120].strip()
+            raise RateLimitStop(self.venue, endpoint, f"{self.hard_stop_statuses[status]}{wait}: stopping, not retrying"
+                                + (f" (body: {body})" if body else ""), retry_after)
         if raw and status == 404:
             return None
         if status == 429:
