@@ -247,3 +247,20 @@ def test_a_bybit_403_ip_block_stops_at_once(live, fake):
     fake.server.expect_request("/v5/market/kline").respond_with_data("access too frequent", status=403)
     with pytest.raises(RateLimitStop, match="bybit /v5/market/kline: IP blocked"):
         live.load_day("klines", BTC.listing("bybit"), "BTC", DAY)
+
+
+@pytest.mark.parametrize(("venue", "item", "liquidated"), [
+    ("binance", {"e": "forceOrder", "o": {"s": "BTCUSDT", "S": "SELL", "ap": "1", "z": "1", "T": 1}}, "long"),
+    ("binance", {"e": "forceOrder", "o": {"s": "BTCUSDT", "S": "BUY", "ap": "1", "z": "1", "T": 1}}, "short"),
+    ("bybit", {"T": 1, "s": "BTCUSDT", "S": "Buy", "v": "1", "p": "1"}, "long"),  # position side, not order side
+    ("bybit", {"T": 1, "s": "BTCUSDT", "S": "Sell", "v": "1", "p": "1"}, "short"),
+    ("okx", {"posSide": "short", "side": "buy", "bkPx": "1", "sz": "1", "ts": "1"}, "short"),
+    ("okx", {"posSide": "net", "side": "sell", "bkPx": "1", "sz": "1", "ts": "1"}, "long"),  # one-way mode
+    ("okx", {"posSide": "net", "side": "buy", "bkPx": "1", "sz": "1", "ts": "1"}, "short"),
+])
+def test_each_venue_liquidation_side_convention_maps_to_the_liquidated_position(venue, item, liquidated):
+    from pipelines.lib.exchanges.venues import parse_binance_force_order, parse_bybit_liquidations, parse_okx_liquidation_details
+
+    parsed = {"binance": lambda: parse_binance_force_order(item, "ws"), "bybit": lambda: parse_bybit_liquidations([item], "ws"),
+              "okx": lambda: parse_okx_liquidation_details([item], 0.01, "ws")}[venue]()
+    assert [r["side"] for r in parsed.records] == [liquidated] and not parsed.problems
