@@ -240,13 +240,14 @@ def connect(path: str | Path) -> duckdb.DuckDBPyConnection:
 
 @dataclass(frozen=True)
 class Partition:
-    """The slice of a raw table owned by one ingest of (venue, symbol, day)."""
+    """The slice of a raw table owned by one ingest of (venue, symbol, day) — or of `days` days from `day`."""
 
     table: str
     venue: str
     symbol: str
     day: dt.date
     interval: str | None = None  # klines/OI: own only this interval's rows (an archive may hold others)
+    days: int = 1
 
     @property
     def start(self) -> dt.datetime:
@@ -254,7 +255,11 @@ class Partition:
 
     @property
     def end(self) -> dt.datetime:
-        return self.start + dt.timedelta(days=1)
+        return self.start + dt.timedelta(days=self.days)
+
+    @property
+    def last_day(self) -> dt.date:
+        return self.day + dt.timedelta(days=self.days - 1)
 
 
 def replace_partition(
@@ -284,8 +289,9 @@ def replace_partition(
             (f"delete from raw.{partition.table} where venue = ? and symbol = ? and ts >= ? and ts < ?{by_interval}",
              [partition.venue, partition.symbol, partition.start, partition.end]
              + ([partition.interval] if partition.interval is not None else [])),
-            ("delete from ops.rejects where table_name = ? and venue = ? and symbol = ? and (day = ? or (day is null and source = ?))",
-             [partition.table, partition.venue, partition.symbol, partition.day, source]),
+            ("delete from ops.rejects where table_name = ? and venue = ? and symbol = ? "
+             "and (day between ? and ? or (day is null and source = ?))",
+             [partition.table, partition.venue, partition.symbol, partition.day, partition.last_day, source]),
         ],
         inserts=[(f"raw.{partition.table}", stage), ("ops.rejects", rejects.loc[:, REJECT_COLUMNS])],
     )

@@ -121,3 +121,29 @@ def test_schedule_tick_requests_yesterday():
         requests = schedule.evaluate_tick(context).run_requests
     assert [r.partition_key for r in requests] == ["2026-03-05"]
     assert schedule.cron_schedule == "30 0 * * *"
+
+
+def test_a_range_run_writes_each_reject_once_and_matches_day_by_day_runs(tmp_path):
+    """A range is written as one slice per (venue, symbol); the result must equal three nightly runs."""
+    from tests.pipelines.dagster_helpers import run_range
+
+    root = tmp_path / "mydata"
+    (root / "funding" / "okx").mkdir(parents=True)
+    (root / "funding" / "okx" / "BTC.csv").write_text(
+        "ts,rate\n2026-03-03T00:00:00Z,0.0001\n2026-03-04T08:00:00Z,abc\n,0.0002\n2026-03-05T16:00:00Z,0.0003\n"
+        "2026-03-06T00:00:00Z,0.0004\n")  # a bad rate, a missing timestamp, and a day outside the range
+    days = [dt.date(2026, 3, 3), dt.date(2026, 3, 4), dt.date(2026, 3, 5)]
+
+    def contents(path):
+        with duckdb.connect(str(path), read_only=True) as con:
+            return (con.execute("select * from raw.funding order by all").fetchall(),
+                    con.execute("select * from ops.rejects order by all").fetchall())
+
+    ranged, nightly = tmp_path / "ranged.duckdb", tmp_path / "nightly.duckdb"
+    for _ in range(2):
+        assert run_range(ranged, ("ingest",), days[0], days[-1], data_root=root).success
+    for day in days:
+        assert materialize_day(nightly, day, data_root=root, symbols=["BTC"]).success
+    rows, rejects = contents(ranged)
+    assert [r[3] for r in rows] == [0.0001, 0.0003] and sorted(r[5] for r in rejects) == ["rate", "ts"]
+    assert contents(ranged) == contents(nightly)

@@ -11,7 +11,7 @@ from pipelines.defs.partitions import daily_partitions
 from pipelines.defs.ingest.faults import VenueFaults, record_stream_leftovers
 from pipelines.defs.resources import DUCKDB_POOL, MarketSourceResource, WatchlistResource, warehouse
 from pipelines.lib.exchanges.live import Skipped
-from pipelines.lib.normalize import SourceFormatError
+from pipelines.lib.normalize import Normalized, SourceFormatError
 from pipelines.lib.progress import report
 from pipelines.lib.warehouse import Partition, replace_partition, replace_rejects, upsert_partition
 from pipelines.lib.watchlist import WatchlistError
@@ -34,6 +34,29 @@ def partition_days(context: dg.AssetExecutionContext) -> list[dt.date]:
     return [dt.date.fromisoformat(key) for key in context.partition_keys]
 
 
+def contiguous(days: list[dt.date]) -> list[dt.date]:
+    return [days[0] + dt.timedelta(days=i) for i in range((days[-1] - days[0]).days + 1)] if days else []
+
+
+class FilesRange:
+    """Per (venue, symbol), the batches of a run's consecutive days, written as one multi-day slice."""
+
+    def __init__(self, days: list[dt.date]):
+        self.first, self.days = days[0], len(days)
+        self.pending: dict[tuple[str, str, str, str], list[Normalized]] = {}
+
+    def add(self, partition: Partition, batch: Normalized, source: str) -> None:
+        self.pending.setdefault((partition.table, partition.venue, partition.symbol, source), []).append(batch)
+
+    def write(self, con) -> None:
+        for (table, venue, symbol, source), batches in self.pending.items():
+            rows = pd.concat([b.rows for b in batches], ignore_index=True)
+            # Rejects without a day (unparseable timestamps) come with every day of their file: keep them once.
+            rejects = pd.concat([batches[0].rejects] + [b.rejects[b.rejects["day"].notna()] for b in batches[1:]],
+                                ignore_index=True)
+            replace_partition(con, Partition(table, venue, symbol, self.first, days=self.days), rows, rejects, source)
+
+
 def _ingest(
     context: dg.AssetExecutionContext,
     table: str,
@@ -47,8 +70,12 @@ def _ingest(
     live = market_source.live
     faults = VenueFaults()
     skipped: dict[str, int] = {}
+    days = partition_days(context)
+    # Files are read whole anyway: a contiguous range is written as one slice per (venue, symbol),
+    # one transaction instead of one per day (~8 ms each, a third of the demo's ingest time).
+    files_range = FilesRange(days) if not live and days == contiguous(days) else None
     with warehouse(duckdb) as con:
-        for day in partition_days(context):
+        for day in days:
             written = rejected = 0
             for spec, listing in listings:
                 if listing.venue in faults.stopped:
@@ -71,8 +98,11 @@ def _ingest(
                 else:
                     # A user's files are the truth for their days (slice replace); an exchange's answer
                     # only adds and corrects rows (upsert): its windows move on, stored rows must not vanish.
-                    write = upsert_partition if live else replace_partition
-                    write(con, partition, batch.rows, batch.rejects, loaded.source)
+                    if files_range is not None:
+                        files_range.add(partition, batch, loaded.source)
+                    else:
+                        write = upsert_partition if live else replace_partition
+                        write(con, partition, batch.rows, batch.rejects, loaded.source)
                     written += len(batch.rows)
                     if len(batch.rows):
                         last_rows = batch.rows
@@ -81,6 +111,8 @@ def _ingest(
                 rejected += record_stream_leftovers(con, market_source.live_source(), {l.venue for _, l in listings}, day)
             per_day.append({"day": day.isoformat(), "rows": written, "rejects": rejected})
             report(context, f"{day} raw.{table}: {written} rows, {rejected} rejects")
+        if files_range is not None:
+            files_range.write(con)
     for reason, count in skipped.items():
         context.log.info(f"raw.{table}: skipped {count}x: {reason}")
     faults.raise_if_any(table)
