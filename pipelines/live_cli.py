@@ -26,7 +26,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     for event in failures:
         print(f"  failed: {event.step_key}: {event.step_failure_data.error.message.strip()}", file=sys.stderr)
     print(f"Run {'succeeded' if result.success else 'FAILED'} (run id {result.run_id}).")
+    print_raw_summary(args.start, args.end)
     return 0 if result.success else 1
+
+
+def print_raw_summary(start: dt.date, end: dt.date) -> None:
+    """Rows per raw table and venue in [start, end], plus rejects and stream gaps: what the run brought in."""
+    import gc
+
+    from pipelines.lib.warehouse import connect
+
+    gc.collect()  # a failed step's DuckDB connection is closed by the garbage collector
+    bounds = [dt.datetime.combine(start, dt.time()), dt.datetime.combine(end + dt.timedelta(days=1), dt.time())]
+    with connect(warehouse_path()) as con:
+        counts = con.execute(
+            " union all ".join(f"select '{t}' as t, venue, count(*) as n from raw.{t} where ts >= ? and ts < ? group by venue"
+                               for t in ("klines", "open_interest", "funding", "liquidations", "liquidation_history"))
+            + " order by 1, 2", bounds * 5).fetchall()
+        rejects = con.execute("select table_name, venue, count(*) from ops.rejects where day between ? and ? group by all order by all",
+                              [start, end]).fetchall()
+        gaps = con.execute("select venue, count(*), sum(epoch(end_ts - start_ts)) from ops.stream_gaps "
+                           "where day between ? and ? group by venue order by venue", [start, end]).fetchall()
+    print(f"Rows in {start} → {end}:")
+    for table, venue, n in counts:
+        print(f"  raw.{table:<20} {venue:<12} {n:>9,}")
+    for table, venue, n in rejects:
+        print(f"  rejects {table:<17} {venue:<12} {n:>9,}  (ops.rejects)")
+    for venue, n, seconds in gaps:
+        print(f"  stream gaps {venue:<12} {n} ({seconds:,.0f} s without a connection)")
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:

@@ -1,5 +1,6 @@
 """The installed `liqlevels` console script, run as a user would."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -62,7 +63,9 @@ def test_run_command_executes_the_nightly_job_on_the_files_source(tmp_path, caps
 
     assert main(["run", "--source", "files", "--start", "2026-03-04", "--end", "2026-03-04", "--symbols", "BTC",
                  "--log-level", "ERROR"]) == 0
-    assert "Run succeeded" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Run succeeded" in out
+    assert re.search(r"raw\.klines\s+binance\s+24\n", out) and re.search(r"raw\.liquidations\s+okx\s+65\n", out)
     with duckdb.connect(str(warehouse_path()), read_only=True) as con:
         venues = dict(con.execute("select venue, count(*) from raw.klines group by 1").fetchall())
         checked = con.execute("select count(distinct table_name) from ops.validation_results where day = '2026-03-04'").fetchall()
