@@ -264,3 +264,18 @@ def test_each_venue_liquidation_side_convention_maps_to_the_liquidated_position(
     parsed = {"binance": lambda: parse_binance_force_order(item, "ws"), "bybit": lambda: parse_bybit_liquidations([item], "ws"),
               "okx": lambda: parse_okx_liquidation_details([item], 0.01, "ws")}[venue]()
     assert [r["side"] for r in parsed.records] == [liquidated] and not parsed.problems
+
+
+def test_a_cursor_that_never_ends_fails_naming_the_venue(live, fake, monkeypatch):
+    from pipelines.lib.exchanges import venues
+    from pipelines.lib.normalize import SourceFormatError
+
+    monkeypatch.setattr(venues, "MAX_PAGES", 3)
+    fake.server.clear()
+    fake.server.expect_request("/v5/market/open-interest").respond_with_json(
+        {"retCode": 0, "retMsg": "OK", "result": {"list": [{"openInterest": "2", "timestamp": "1"}], "nextPageCursor": "again"},
+         "retExtInfo": {}, "time": 1})
+    fake.server.expect_request("/v5/market/kline").respond_with_json(
+        {"retCode": 0, "retMsg": "OK", "result": {"list": []}, "retExtInfo": {}, "time": 1})
+    with pytest.raises(SourceFormatError, match=r"bybit open_interest pages: field '<pagination>' .*after 3 pages"):
+        live.load_day("open_interest", BTC.listing("bybit"), "BTC", DAY)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.lib import landing
-from pipelines.lib.exchanges.http import RateLimitStop, RequestBudget, VenueHttp
+from pipelines.lib.exchanges.http import PayloadShapeError, RateLimitStop, RequestBudget, VenueHttp
 from pipelines.lib.exchanges.payload import Fetched, to_normalized
 from pipelines.lib.exchanges.venues import (
     DAY_MS,
@@ -26,6 +26,7 @@ from pipelines.lib.exchanges.venues import (
     CoinglassClient,
     HyperliquidClient,
     OkxClient,
+    RunawayPagination,
     VenueClient,
     Window,
     parse_binance_force_order,
@@ -257,6 +258,8 @@ class LiveSource:
         except RateLimitStop as exc:
             self._stopped[venue] = exc
             raise
+        except RunawayPagination as exc:
+            raise PayloadShapeError(venue, f"{table} pages", "<pagination>", str(exc)) from exc
         if isinstance(fetched, Skipped):
             return fetched
         if not fetched.records and not fetched.problems:

@@ -54,6 +54,10 @@ def _liquidated_position_from_order_side(side) -> str:
 MAX_PAGES = 1000
 
 
+class RunawayPagination(RuntimeError):
+    """A venue kept answering with new pages far past any real day (a cursor that never ends)."""
+
+
 def _times(items, key) -> list[int]:
     return [t for t in (_ms(pick(i, key)) for i in items if has(i, key)) if t is not None] if isinstance(items, list) else []
 
@@ -73,7 +77,7 @@ def page_forwards(fetch: Callable[[int], list], time_key, window: Window, step_m
         if not times or max(times) + step_ms >= window.end_ms or max(times) + 1 <= start:
             return
         start = max(times) + 1
-    raise PayloadShapeError("?", "?", "<pagination>", f"did not finish after {MAX_PAGES} pages")
+    raise RunawayPagination(f"did not finish after {MAX_PAGES} pages")
 
 
 def page_backwards(fetch: Callable[[int], list], time_key, window: Window, first_cursor: int,
@@ -87,7 +91,7 @@ def page_backwards(fetch: Callable[[int], list], time_key, window: Window, first
         if not times or min(times) <= window.start_ms or next_cursor(min(times)) >= cursor:
             return
         cursor = next_cursor(min(times))
-    raise PayloadShapeError("?", "?", "<pagination>", f"did not finish after {MAX_PAGES} pages")
+    raise RunawayPagination(f"did not finish after {MAX_PAGES} pages")
 
 
 def collect(table: str, endpoint: str, pages: Iterator[list], mapping: dict, window: Window,
@@ -246,7 +250,7 @@ class BybitClient(VenueClient):
                 cursor = result.get("nextPageCursor") or ""
                 if not cursor or not result["list"]:
                     return
-            raise PayloadShapeError(self.venue, endpoint, "nextPageCursor", f"still set after {MAX_PAGES} pages")
+            raise RunawayPagination(f"nextPageCursor still set after {MAX_PAGES} pages")
 
         return collect("open_interest", endpoint, pages(), {"ts": "timestamp", "oi_base": one_side, "oi_usd": usd},
                        window, {"interval": INTERVAL})
