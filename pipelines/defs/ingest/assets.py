@@ -116,6 +116,9 @@ def _ingest(
     for reason, count in skipped.items():
         context.log.info(f"raw.{table}: skipped {count}x: {reason}")
     faults.raise_if_any(table)
+    if live and table == "liquidations":
+        context.log.info(f"raw.liquidations: {market_source.live_source().merged_duplicates} events seen by both "
+                         "OKX's REST endpoint and its stream, stored once")
     total = sum(d["rows"] for d in per_day)
     rejects = sum(d["rejects"] for d in per_day)
     return dg.MaterializeResult(

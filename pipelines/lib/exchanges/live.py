@@ -281,8 +281,8 @@ class LiveSource:
             records = self.landed("open_interest", "hyperliquid", day, 0)
             if not records:
                 return Skipped(f"hyperliquid has no OI history endpoint and no snapshots were polled on {day} "
-                               f"(landing {self.landing_root}/open_interest/hyperliquid/{day}); run the "
-                               "hyperliquid_oi_snapshots schedule or `liqlevels collect`")
+                               f"(landing {self.landing_root}/open_interest/hyperliquid/{day}); keep the "
+                               "hyperliquid_oi_poll_schedule running (dg dev) or `liqlevels collect --hyperliquid-oi-seconds 300`")
             return hourly_snapshots(records, listing.instrument, window)
         client = self.client(venue)
         if table == "open_interest" and isinstance(client, BinanceClient) and not client.oi_window_covers(window):
