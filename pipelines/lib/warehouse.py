@@ -313,23 +313,18 @@ def upsert_partition(con: duckdb.DuckDBPyConnection, partition: Partition, rows:
     if len(stage) and ((stage["venue"] != partition.venue).any() or (stage["symbol"] != partition.symbol).any()):
         raise ValueError(f"rows for {partition} name another venue or symbol")
     matches = " and ".join(f"t.{k} = s.{k}" for k in RAW_KEYS[partition.table])
-    con.execute("begin transaction")
-    try:
-        if len(stage):
-            con.register("stage_rows", stage)
-            con.execute(f"delete from raw.{partition.table} t using stage_rows s where {matches}")
-            con.execute(f"insert into raw.{partition.table} ({', '.join(columns)}) select {', '.join(columns)} from stage_rows")
-            con.unregister("stage_rows")
-        con.execute("delete from ops.rejects where table_name = ? and venue = ? and symbol = ? and source = ? "
-                    "and (day = ? or day is null)", [partition.table, partition.venue, partition.symbol, source, partition.day])
-        if len(rejects):
-            con.register("stage_rejects", rejects.loc[:, REJECT_COLUMNS])
-            con.execute(f"insert into ops.rejects ({', '.join(REJECT_COLUMNS)}) select {', '.join(REJECT_COLUMNS)} from stage_rejects")
-            con.unregister("stage_rejects")
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
+    replace_in_transaction(
+        con,
+        deletes=[(f"delete from raw.{partition.table} t using upsert_rows s where {matches}", []),
+                 _rejects_of_source(partition, source)],
+        inserts=[(f"raw.{partition.table}", stage), ("ops.rejects", rejects.loc[:, REJECT_COLUMNS])],
+        staged={"upsert_rows": stage},
+    )
+
+
+def _rejects_of_source(partition: Partition, source: str) -> tuple[str, list]:
+    return ("delete from ops.rejects where table_name = ? and venue = ? and symbol = ? and source = ? "
+            "and (day = ? or day is null)", [partition.table, partition.venue, partition.symbol, source, partition.day])
 
 
 def replace_rejects(con: duckdb.DuckDBPyConnection, partition: Partition, rejects: pd.DataFrame, source: str) -> None:
@@ -338,20 +333,20 @@ def replace_rejects(con: duckdb.DuckDBPyConnection, partition: Partition, reject
     For a payload with the wrong shape: its rows are kept as rejects, and what is already stored
     for that day survives until a good payload replaces it.
     """
-    replace_in_transaction(
-        con,
-        deletes=[("delete from ops.rejects where table_name = ? and venue = ? and symbol = ? and source = ? "
-                  "and (day = ? or day is null)", [partition.table, partition.venue, partition.symbol, source, partition.day])],
-        inserts=[("ops.rejects", rejects.loc[:, REJECT_COLUMNS])],
-    )
+    replace_in_transaction(con, deletes=[_rejects_of_source(partition, source)],
+                           inserts=[("ops.rejects", rejects.loc[:, REJECT_COLUMNS])])
 
 
 def replace_in_transaction(con: duckdb.DuckDBPyConnection, deletes: list[tuple[str, list]],
-                           inserts: list[tuple[str, pd.DataFrame]]) -> None:
+                           inserts: list[tuple[str, pd.DataFrame]], staged: dict[str, pd.DataFrame] | None = None) -> None:
     """Run the deletes, then insert each frame into its table (by column name), in one transaction.
 
+    `staged` frames are visible to the deletes under their names (e.g. to delete by matching keys).
     Table names come from this module's own constants, never from external input.
     """
+    staged = staged or {}
+    for name, frame in staged.items():
+        con.register(name, frame)
     con.execute("begin transaction")
     try:
         for statement, params in deletes:
@@ -366,6 +361,9 @@ def replace_in_transaction(con: duckdb.DuckDBPyConnection, deletes: list[tuple[s
     except Exception:
         con.execute("rollback")
         raise
+    finally:
+        for name in staged:
+            con.unregister(name)
 
 
 def replace_as_of(con: duckdb.DuckDBPyConnection, table: str, as_of: dt.date, symbol: str, rows: pd.DataFrame) -> None:
