@@ -128,6 +128,14 @@ def write_level_files(root: Path, day: dt.date, symbol: str, rows: pd.DataFrame)
     ]
 
 
+def read_level_file(root: Path, day: dt.date, symbol: str) -> pd.DataFrame:
+    """The published levels.parquet of one symbol-day: what the Pine overlay draws is what the file says."""
+    path = day_dir(root, day) / validate_symbol(symbol) / "levels.parquet"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: materialize exports/level_files for {day} first")
+    return pq.read_table(path).to_pandas()
+
+
 def _rows_in(path: Path) -> int | None:
     if path.name.endswith(".csv"):
         return max(0, len(path.read_bytes().splitlines()) - 1)

@@ -15,7 +15,8 @@ from pine.render import render
 from pipelines.defs.ingest.assets import partition_days
 from pipelines.defs.partitions import daily_partitions
 from pipelines.defs.resources import DUCKDB_POOL, ExportsResource, WatchlistResource, warehouse
-from pipelines.lib.exports import day_dir, level_file_rows, refresh_latest, write_atomic, write_level_files, write_manifest
+from pipelines.lib.exports import (day_dir, level_file_rows, read_level_file, refresh_latest, write_atomic, write_level_files,
+                                   write_manifest)
 from pipelines.defs.levels.assets import INTERVAL
 from pipelines.lib.margin import ALL_VENUES
 from pipelines.lib.charts import heatmap_chart, liquidation_map_chart, markdown_image
@@ -105,7 +106,8 @@ def pine_scripts(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watc
     with warehouse(duckdb) as con:
         for day in partition_days(context):
             for spec in specs:
-                rows = level_file_rows(objective_rows(con, day, spec.symbol), behavioral_rows(con, day, spec.symbol))
+                # The level file of this symbol-day (upstream asset) already holds every level: read it, not the tables again.
+                rows = read_level_file(exports.path, day, spec.symbol)
                 start, end = dt.datetime.combine(day, dt.time()), dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
                 pool_venue = price_venue(con, spec.symbol, list(spec.listings), INTERVAL, start, end)
                 objective = (rows["method"] == "objective") & (rows["preset"] == PINE_PRESET) & (rows["venue"] == ALL_VENUES)
