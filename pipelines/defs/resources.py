@@ -16,7 +16,7 @@ from pydantic import PrivateAttr
 from pipelines.lib.exchanges.live import HttpSettings, LiveSource, Loaded, Skipped
 from pipelines.lib.paths import data_root, exports_root, landing_root, source_mode, warehouse_path, watchlist_path
 from pipelines.lib.warehouse import migrate
-from pipelines.lib.watchlist import Listing, Watchlist, load_watchlist
+from pipelines.lib.watchlist import Listing, SymbolSpec, Watchlist, load_watchlist
 
 # Every step that opens the DuckDB file runs in this pool; dagster.yaml limits it to 1.
 DUCKDB_POOL = "duckdb"
@@ -38,6 +38,10 @@ class WatchlistResource(dg.ConfigurableResource):
 
     def load(self) -> Watchlist:
         return load_watchlist(self.path)
+
+    def specs(self) -> list[SymbolSpec]:
+        """The symbols of this run (all of the watchlist when `symbols` is empty), parsed once per call."""
+        return self.load().select(self.symbols or None)
 
     def selected(self):
         return self.load().listings(self.symbols or None)

@@ -67,7 +67,7 @@ def level_files(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watch
     versioned schema: every level standing that day, all methods, presets and venues), plus the
     day's manifest.json (SHA-256 and row count of every file) and exports/latest/<SYMBOL>/."""
     written = []
-    specs = watchlist.load().select(watchlist.symbols or None)
+    specs = watchlist.specs()
     with warehouse(duckdb) as con:
         for day in partition_days(context):
             for spec in specs:
@@ -101,8 +101,7 @@ def pine_scripts(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watc
     Pine v6 overlay with the day's strongest 500 active levels embedded: objective (default preset,
     all venues) and behavioral pools of the price venue, each ranked by strength within its method."""
     written = []
-    watch = watchlist.load()
-    specs = watch.select(watchlist.symbols or None)
+    specs = watchlist.specs()
     with warehouse(duckdb) as con:
         for day in partition_days(context):
             for spec in specs:
@@ -150,7 +149,7 @@ def pictures(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlis
     """Per day and symbol, exports/<day>/<SYMBOL>/heatmap.png (price × time, active liquidation USD,
     with the close) and liquidation_map.png (cumulative curves and USD per leverage tier)."""
     jobs = []
-    specs = watchlist.load().select(watchlist.symbols or None)
+    specs = watchlist.specs()
     with warehouse(duckdb) as con:
         for day in partition_days(context):
             start, end = dt.datetime.combine(day, dt.time()), dt.datetime.combine(day + dt.timedelta(days=1), dt.time())

@@ -81,7 +81,7 @@ def objective_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource, 
     liquidation price, kept until price fills it or it expires (30 days). One row per level standing
     on the partition day, per preset ('default': 10/25/50/100x with exchange margin; 'leviathan':
     25/50/100x with base × (1 ∓ 1/L)), per venue with OI and 'all' venues aggregated in USD."""
-    specs = watchlist.load().select(watchlist.symbols or None)
+    specs = watchlist.specs()
     summaries, panels = [], []
     with warehouse(duckdb) as con:
         for day in partition_days(context):

@@ -39,9 +39,10 @@ def level_quality(context: dg.AssetExecutionContext, duckdb: DuckDBResource, wat
     capture, partial rank correlation after the window's own range, day-resampled 95 % intervals —
     next to three baselines (range only, fixed bands, price-only placebo) and a plain verdict."""
     shown = None
+    specs = watchlist.specs()
     with warehouse(duckdb) as con:
         for day in partition_days(context):
-            for spec in watchlist.load().select(watchlist.symbols or None):
+            for spec in specs:
                 frames = []
                 for span, back in SPANS.items():
                     result, scored, predictions = scorecard(con, spec.symbol, list(spec.listings), day - dt.timedelta(days=back), day)

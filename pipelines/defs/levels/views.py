@@ -52,9 +52,10 @@ def day_open_close(con, day: dt.date, spec) -> tuple[float, float] | None:
 def _for_each_day(context, duckdb, watchlist, table: str, build) -> dg.MaterializeResult:
     """Run `build(con, day, spec) -> DataFrame` for every day and symbol and store it in `table`."""
     counts = []
+    specs = watchlist.specs()
     with warehouse(duckdb) as con:
         for day in partition_days(context):
-            for spec in watchlist.load().select(watchlist.symbols or None):
+            for spec in specs:
                 rows = build(con, day, spec)
                 rows.insert(0, "as_of", day)
                 rows.insert(1, "symbol", spec.symbol)
