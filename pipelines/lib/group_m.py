@@ -3,6 +3,7 @@
 The sample's quirks are handled here and only here:
 - OKX `size_usd` is contracts × price; USD = size_usd × contract_size (OKX ctVal, from the
   watchlist). OKX `side` is the order side: `sell` closes (liquidates) a long, `buy` a short.
+- OKX candle volume `v` is in contracts: base volume = v × contract_size (ctVal 0.01 BTC, 0.1 ETH).
 - Hyperliquid liquidation `side` is always `S` (uninformative), so it maps to `unknown`;
   its `size_usd` is already USD.
 """
@@ -69,7 +70,8 @@ def convert(src: Path, dst: Path, watchlist: Watchlist, start: dt.date, end: dt.
             c = in_range(sel(candles))
             write("klines", venue, symbol, pd.DataFrame({
                 "ts": c["timestamp"], "interval": "1h", "open": c["o"], "high": c["h"], "low": c["l"],
-                "close": c["c"], "volume": c["v"],
+                # OKX candles count volume in contracts (`vol`): × ctVal gives base units like the others.
+                "close": c["c"], "volume": c["v"] * (listing.contract_size if venue == "okx" else 1.0),
             }))
         if venue == "hyperliquid":
             o = in_range(sel(oi))

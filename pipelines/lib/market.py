@@ -9,8 +9,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-INTERVAL_SECONDS = {"1m": 60, "3m": 180, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "2h": 7200,
-                    "4h": 14400, "6h": 21600, "8h": 28800, "12h": 43200, "1d": 86400}
+from pipelines.lib.normalize import INTERVAL_SECONDS  # noqa: F401 - the one table of bar lengths
 
 
 def price_venue(con: duckdb.DuckDBPyConnection, symbol: str, venues: list[str], interval: str,

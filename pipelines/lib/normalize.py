@@ -15,6 +15,9 @@ import pandas as pd
 from pipelines.lib.warehouse import REJECT_COLUMNS, reject_payload
 
 INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d")
+INTERVAL_SECONDS = {"1m": 60, "3m": 180, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "2h": 7200,
+                    "4h": 14400, "6h": 21600, "8h": 28800, "12h": 43200, "1d": 86400}
+FUTURE_TOLERANCE = pd.Timedelta(minutes=5)  # clock skew between a venue and us
 LIQUIDATION_SIDES = ("long", "short", "unknown")
 
 
@@ -37,7 +40,9 @@ TABLE_FIELDS: dict[str, list[Field]] = {
         Field("high", "number", positive=True),
         Field("low", "number", positive=True),
         Field("close", "number", positive=True),
-        Field("volume", "number", minimum=0.0),
+        # Optional: many users' files (and Binance's metrics archive) have none; stored as NULL, and
+        # volume-weighted models say they had none.
+        Field("volume", "number", required=False, minimum=0.0),
         Field("quote_volume", "number", required=False, minimum=0.0),
         Field("taker_buy_volume", "number", required=False, minimum=0.0),
     ],
@@ -144,11 +149,25 @@ def _check_text(values: pd.Series, field: Field) -> tuple[pd.Series, pd.Series, 
     return typed, fail, reasons
 
 
-def normalize(table: str, frame: pd.DataFrame, *, venue: str, symbol: str, source: str) -> Normalized:
+def off_grid(ts: pd.Series, interval: pd.Series) -> pd.Series:
+    """True where a bar's `ts` is not a multiple of its interval since the epoch (UTC): a 5-minute
+    timestamp labelled 1h, a 4-hour bar starting at 01:00. NaN/unknown intervals are not judged here."""
+    seconds = interval.map(INTERVAL_SECONDS)
+    known = seconds.notna() & ts.notna()
+    out = pd.Series(False, index=ts.index)
+    if known.any():
+        epoch = ts[known].astype("int64") // 1_000_000_000
+        out[known] = (epoch % seconds[known].astype("int64")) != 0
+    return out
+
+
+def normalize(table: str, frame: pd.DataFrame, *, venue: str, symbol: str, source: str,
+              now: pd.Timestamp | None = None) -> Normalized:
     """Validate and type `frame` (one venue and symbol) for raw table `table`.
 
     Raises `SourceFormatError` when a required column is absent altogether; row-level problems
-    (a string price, a missing timestamp, a negative OI, a duplicate key) become rejects.
+    (a string price, a missing timestamp, a negative OI, a duplicate key, a bar off its interval's
+    grid, a row dated after `now`) become rejects.
     """
     fields = TABLE_FIELDS[table]
     for column in ["ts"] + [f.name for f in fields if f.required]:
@@ -179,6 +198,15 @@ def normalize(table: str, frame: pd.DataFrame, *, venue: str, symbol: str, sourc
         typed, fail, reasons = check(values, field)
         record(field.name, fail, reasons)
         out[field.name] = typed
+
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None) if now is None else pd.Timestamp(now)
+    future = failed_field.isna() & (ts > now + FUTURE_TOLERANCE)
+    record("ts", future, "dated in the future (now " + now.strftime("%Y-%m-%dT%H:%M:%SZ") + "): " + ts.dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    if "interval" in out:
+        grid = failed_field.isna() & off_grid(ts, out["interval"])
+        where = pd.Series([f" (data row {i + 1} of {source})" for i in frame.index], index=frame.index)
+        record("ts", grid, "ts " + ts.dt.strftime("%Y-%m-%dT%H:%M:%SZ") + " is off the " + out["interval"].astype(str)
+               + " grid: a bar of that interval starts at a multiple of it since 00:00 UTC" + where)
 
     valid = failed_field.isna()
     key = NATURAL_KEYS[table]

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.lib.market import INTERVAL_SECONDS
-from pipelines.lib.normalize import LIQUIDATION_SIDES
+from pipelines.lib.normalize import LIQUIDATION_SIDES, off_grid
 
 FUNDING_BAND = 0.05  # |rate| per funding interval; venues cap far lower (Binance ±3 % on alts)
 MAX_GAP_BARS = 3  # more missing candles in a row than this is reported
@@ -86,9 +86,37 @@ def _short_days(frame: pd.DataFrame) -> pd.Series:
     return counts < MIN_DAY_COVERAGE * expected
 
 
+def _off_grid(frame: pd.DataFrame) -> pd.Series:
+    """Rows whose ts is not a multiple of their interval since 00:00 UTC (a 5-minute stamp stored as 1h)."""
+    return off_grid(pd.to_datetime(frame["ts"]).astype("datetime64[ns]"), frame["interval"])
+
+
+ON_GRID = Rule("ts on the interval's grid", custom=_off_grid, column="ts")
+
+VOLUME_SPREAD = 10.0  # one venue's hourly volume more than 10x off the venues' median is suspicious
+
+
+def _volume_outliers(frame: pd.DataFrame) -> pd.Series:
+    """Rows whose base volume is more than VOLUME_SPREAD × off the median of the venues reporting the same
+    symbol, interval and bar (a venue that reports contracts as base, or quote as base). Needs 3 venues."""
+    known = frame[frame["volume"].notna() & (frame["volume"] > 0)]
+    if known.empty:
+        return pd.Series(False, index=frame.index)
+    groups = known.groupby(["symbol", "interval", "ts"])["volume"]
+    median, count = groups.transform("median"), groups.transform("count")
+    ratio = known["volume"] / median
+    bad = (count >= 3) & ((ratio > VOLUME_SPREAD) | (ratio < 1 / VOLUME_SPREAD))
+    return bad.reindex(frame.index, fill_value=False)
+
+
 RAW_SUITES: dict[str, list[Rule]] = {
     "raw.klines": [
-        *_not_null("venue", "symbol", "interval", "ts", "open", "high", "low", "close", "volume"),
+        *_not_null("venue", "symbol", "interval", "ts", "open", "high", "low", "close"),
+        Rule("volume known (volume-weighted models need it)", "ExpectColumnValuesToNotBeNull", {"column": "volume"},
+             column="volume", blocking=False, row_level=False),
+        ON_GRID,
+        Rule(f"volume within {VOLUME_SPREAD:g}x of the other venues' median (same symbol and bar)", custom=_volume_outliers,
+             column="volume", blocking=False, row_level=False),
         _unique("venue", "symbol", "interval", "ts"),
         IN_PARTITION_DAY,
         *_positive("open", "high", "low", "close"),
@@ -101,6 +129,7 @@ RAW_SUITES: dict[str, list[Rule]] = {
     "raw.open_interest": [
         *_not_null("venue", "symbol", "interval", "ts", "oi_usd"),
         _unique("venue", "symbol", "interval", "ts"),
+        ON_GRID,
         IN_PARTITION_DAY,
         *_non_negative("oi_usd", "oi_base"),
     ],
@@ -122,6 +151,7 @@ RAW_SUITES: dict[str, list[Rule]] = {
     "raw.liquidation_history": [
         *_not_null("venue", "symbol", "interval", "ts", "long_usd", "short_usd"),
         _unique("venue", "symbol", "interval", "ts"),
+        ON_GRID,
         IN_PARTITION_DAY,
         *_non_negative("long_usd", "short_usd"),
     ],

@@ -174,6 +174,22 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        8,
+        "asset notes (per symbol-day errors and warnings); klines volume may be unknown",
+        [
+            # One row per problem an asset met for one symbol-day: an error withholds that symbol-day's
+            # downstream work and exports, a warning only informs. Replaced whenever the asset reruns it.
+            """create table ops.asset_notes (
+                asset varchar not null, symbol varchar not null, day date not null, severity varchar not null,
+                message varchar not null, recorded_at timestamp not null)""",
+            # Many users' files (and the Binance metrics archive) have no volume: stored as NULL, not refused.
+            "alter table raw.klines alter column volume drop not null",
+        ],
+    )
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 # Column order of each raw table (the order inserts use). Table names only ever come from here.
@@ -382,6 +398,30 @@ def replace_validation(con: duckdb.DuckDBPyConnection, table: str, day: dt.date,
                  ("delete from ops.quarantine where table_name = ? and day = ?", [table, day])],
         inserts=[("ops.validation_results", results), ("ops.quarantine", quarantine)],
     )
+
+
+NOTE_SEVERITIES = ("error", "warning")
+
+
+def replace_notes(con: duckdb.DuckDBPyConnection, asset: str, symbol: str, day: dt.date, notes: list[tuple[str, str]]) -> None:
+    """Replace the notes of one (asset, symbol, day) with `notes` [(severity, message)], in one transaction."""
+    bad = {severity for severity, _ in notes} - set(NOTE_SEVERITIES)
+    if bad:
+        raise ValueError(f"note severity must be one of {NOTE_SEVERITIES}, got {sorted(bad)}")
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    frame = pd.DataFrame([{"asset": asset, "symbol": symbol, "day": day, "severity": s, "message": m, "recorded_at": now}
+                          for s, m in dict.fromkeys(notes)], columns=["asset", "symbol", "day", "severity", "message", "recorded_at"])
+    replace_in_transaction(con, [("delete from ops.asset_notes where asset = ? and symbol = ? and day = ?", [asset, symbol, day])],
+                           [("ops.asset_notes", frame)])
+
+
+def failed_assets(con: duckdb.DuckDBPyConnection, assets: list[str], symbol: str, day: dt.date) -> list[tuple[str, str]]:
+    """(asset, first error message) of `assets` that failed for (symbol, day)."""
+    if not assets:
+        return []
+    return [tuple(r) for r in con.execute(
+        "select asset, min(message) from ops.asset_notes where severity = 'error' and symbol = ? and day = ? "
+        "and list_contains(?, asset) group by asset order by asset", [symbol, day, assets]).fetchall()]
 
 
 def table_counts(con: duckdb.DuckDBPyConnection, tables: list[str]) -> dict[str, int]:

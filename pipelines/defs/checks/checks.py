@@ -97,6 +97,22 @@ def per_day_records(table: str, frame: pd.DataFrame, outcomes: list[Outcome], da
     return pd.DataFrame(results), pd.DataFrame(quarantine, columns=["table_name", "day", "expectation", "row_payload"])
 
 
+COMPUTED_RULE = "every symbol-day computed (ops.asset_notes)"
+
+
+def computed_records(con, table: str, asset_path: list[str], days: list[dt.date]) -> pd.DataFrame:
+    """One validation row per day: did the asset compute every symbol of it? A symbol-day that failed
+    (or whose upstream failed) fails this rule without blocking the other symbols (its exports are
+    withheld by the export assets themselves)."""
+    notes = con.execute(
+        "select day, symbol || ': ' || message as note from ops.asset_notes where asset = ? and severity = 'error' "
+        "and day between ? and ? order by day, symbol", ["/".join(asset_path), min(days), max(days)]).fetch_df()
+    by_day = notes.groupby(pd.to_datetime(notes["day"]).dt.date)["note"].apply(list).to_dict() if len(notes) else {}
+    return pd.DataFrame([{"table_name": table, "day": day, "expectation": COMPUTED_RULE, "column_name": "symbol", "blocking": False,
+                          "success": not by_day.get(day), "unexpected_count": len(by_day.get(day, [])),
+                          "sample": json.dumps(by_day[day][:5]) if by_day.get(day) else None} for day in days])
+
+
 def check_metadata(results: pd.DataFrame, quarantined: int, rows: int) -> dict:
     failed = results[~results["success"]] if len(results) else results
     summary = (
@@ -134,6 +150,8 @@ def build_check(table: str, name: str = "suite") -> dg.AssetChecksDefinition:
             frame = con.execute(query, [start, end] if is_level_table else [dt.datetime.combine(start, dt.time()), dt.datetime.combine(end, dt.time())]).fetch_df()
             outcomes = validate(frame, suite_for(table))
             results, quarantine = per_day_records(table, frame, outcomes, days)
+            if name == "suite":
+                results = pd.concat([results, computed_records(con, table, asset_path, days)], ignore_index=True)
             for day in days:
                 day_results = results[results["day"] == day] if len(results) else results
                 replace_validation(con, table, day, day_results, quarantine[quarantine["day"] == day])

@@ -22,8 +22,11 @@ from pipelines.lib.margin import ALL_VENUES
 from pipelines.lib.charts import heatmap_chart, liquidation_map_chart, markdown_image
 from pipelines.lib.market import load_klines, price_venue
 from pipelines.lib.progress import report
+from pipelines.defs.symbol_days import SymbolDays
 
 LEVEL_FILES = ("levels.csv", "levels.parquet", "levels.json")
+LEVEL_FILES_KEY = ["exports", "level_files"]
+IN_PROCESS_PICTURES = 4  # symbol-days rendered without a worker pool (spawning two workers costs ~3 s)
 PINE_PRESET = "default"  # one preset and the cross-venue aggregate, so no position is drawn twice
 
 
@@ -69,16 +72,21 @@ def level_files(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watch
     written = []
     specs = watchlist.specs()
     with warehouse(duckdb) as con:
+        work = SymbolDays(context, con, LEVEL_FILES_KEY, upstream=(["levels", "objective"], ["levels", "behavioral"]))
         for day in partition_days(context):
             for spec in specs:
-                rows = level_file_rows(objective_rows(con, day, spec.symbol), behavioral_rows(con, day, spec.symbol))
-                paths = write_level_files(exports.path, day, spec.symbol, rows)
-                written.append({"day": day.isoformat(), "symbol": spec.symbol, "rows": len(rows), "csv": str(paths[0])})
+                def one():
+                    rows = level_file_rows(objective_rows(con, day, spec.symbol), behavioral_rows(con, day, spec.symbol))
+                    paths = write_level_files(exports.path, day, spec.symbol, rows)
+                    written.append({"day": day.isoformat(), "symbol": spec.symbol, "rows": len(rows), "csv": str(paths[0])})
+
+                work.run(spec.symbol, day, one)
             write_manifest(exports.path, day)
             report(context, f"{day} exports: level files for {len(specs)} symbols")
     for spec in specs:
         refresh_latest(exports.path, spec.symbol, LEVEL_FILES)
     return dg.MaterializeResult(metadata={
+        **work.metadata(),
         "files": dg.MetadataValue.int(3 * len(written)),
         "rows": dg.MetadataValue.int(sum(w["rows"] for w in written)),
         "written": _paths_table(written),
@@ -103,28 +111,35 @@ def pine_scripts(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watc
     written = []
     specs = watchlist.specs()
     with warehouse(duckdb) as con:
+        work = SymbolDays(context, con, ["exports", "pine_scripts"], upstream=(LEVEL_FILES_KEY,))
         for day in partition_days(context):
             for spec in specs:
-                # The level file of this symbol-day (upstream asset) already holds every level: read it, not the tables again.
-                rows = read_level_file(exports.path, day, spec.symbol)
-                start, end = dt.datetime.combine(day, dt.time()), dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
-                pool_venue = price_venue(con, spec.symbol, list(spec.listings), INTERVAL, start, end)
-                objective = (rows["method"] == "objective") & (rows["preset"] == PINE_PRESET) & (rows["venue"] == ALL_VENUES)
-                behavioral = (rows["method"] == "behavioral") & (rows["venue"] == pool_venue)
-                active = rows[(rows["status"] == "active") & (objective | behavioral)]
-                source = render(active, symbol=spec.symbol, as_of=day, venues=source_venues(con, day, spec.symbol),
-                                tick_size=spec.tick_size, generated_at=dt.datetime.combine(day + dt.timedelta(days=1), dt.time()))
-                path = write_atomic(day_dir(exports.path, day) / spec.symbol / pine_file_name(spec.symbol), source.encode())
-                written.append({"day": day.isoformat(), "symbol": spec.symbol, "levels": min(len(active), 500), "path": str(path)})
+                work.run(spec.symbol, day, lambda: write_pine(con, exports, day, spec, written))
             write_manifest(exports.path, day)
             report(context, f"{day} exports: Pine scripts for {len(specs)} symbols")
     for spec in specs:
         refresh_latest(exports.path, spec.symbol, LEVEL_FILES + (pine_file_name(spec.symbol),))
     return dg.MaterializeResult(metadata={
+        **work.metadata(),
         "scripts": dg.MetadataValue.int(len(written)),
         "written": _paths_table(written),
         "example": dg.MetadataValue.path(written[-1]["path"]) if written else dg.MetadataValue.text("none"),
     })
+
+
+def write_pine(con, exports: ExportsResource, day: dt.date, spec, written: list[dict]) -> None:
+    """The Pine overlay of one symbol-day, from its published level file."""
+    # The level file of this symbol-day (upstream asset) already holds every level: read it, not the tables again.
+    rows = read_level_file(exports.path, day, spec.symbol)
+    start, end = dt.datetime.combine(day, dt.time()), dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
+    pool_venue = price_venue(con, spec.symbol, list(spec.listings), INTERVAL, start, end)
+    objective = (rows["method"] == "objective") & (rows["preset"] == PINE_PRESET) & (rows["venue"] == ALL_VENUES)
+    behavioral = (rows["method"] == "behavioral") & (rows["venue"] == pool_venue)
+    active = rows[(rows["status"] == "active") & (objective | behavioral)]
+    source = render(active, symbol=spec.symbol, as_of=day, venues=source_venues(con, day, spec.symbol),
+                    tick_size=spec.tick_size, generated_at=dt.datetime.combine(day + dt.timedelta(days=1), dt.time()))
+    path = write_atomic(day_dir(exports.path, day) / spec.symbol / pine_file_name(spec.symbol), source.encode())
+    written.append({"day": day.isoformat(), "symbol": spec.symbol, "levels": min(len(active), 500), "path": str(path)})
 
 
 def render_pictures(job: tuple, day: dt.date) -> tuple[bytes, bytes]:
@@ -151,22 +166,36 @@ def pictures(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlis
     jobs = []
     specs = watchlist.specs()
     with warehouse(duckdb) as con:
-        for day in partition_days(context):
+        work = SymbolDays(context, con, ["exports", "pictures"], upstream=(["levels", "heatmap"], ["levels", "liquidation_map"]))
+
+        def picture_inputs(day: dt.date, spec) -> None:
             start, end = dt.datetime.combine(day, dt.time()), dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
+            venue = price_venue(con, spec.symbol, list(spec.listings), INTERVAL, start, end)
+            if venue is None:
+                work.warn(f"no {INTERVAL} candles on any venue: no pictures")
+                return
+            bars = load_klines(con, venue, spec.symbol, INTERVAL, start, end)
+            cells = con.execute("select ts, bin_low, bin_high, long_usd, short_usd from levels.heatmap where as_of = ? and symbol = ?",
+                                [day, spec.symbol]).fetch_df()
+            rows = con.execute("select * from levels.liquidation_map where as_of = ? and symbol = ? order by bin_low", [day, spec.symbol]).fetch_df()
+            jobs.append((day, spec.symbol, day_dir(exports.path, day) / spec.symbol, cells, bars, rows))
+
+        for day in partition_days(context):
             for spec in specs:
-                venue = price_venue(con, spec.symbol, list(spec.listings), INTERVAL, start, end)
-                if venue is None:
-                    continue
-                bars = load_klines(con, venue, spec.symbol, INTERVAL, start, end)
-                cells = con.execute("select ts, bin_low, bin_high, long_usd, short_usd from levels.heatmap where as_of = ? and symbol = ?",
-                                    [day, spec.symbol]).fetch_df()
-                rows = con.execute("select * from levels.liquidation_map where as_of = ? and symbol = ? order by bin_low", [day, spec.symbol]).fetch_df()
-                jobs.append((day, spec.symbol, day_dir(exports.path, day) / spec.symbol, cells, bars, rows))
-    # Rendering is CPU-bound matplotlib work with no warehouse access: spread it over the cores.
-    with ProcessPoolExecutor(max_workers=min(2, os.cpu_count() or 1), mp_context=get_context("spawn")) as pool:
-        rendered = list(pool.map(render_pictures, [job[1:] for job in jobs], [job[0] for job in jobs]))
+                work.run(spec.symbol, day, lambda: picture_inputs(day, spec))
+        # Rendering is CPU-bound matplotlib work with no warehouse access: spread it over the cores,
+        # unless there are too few pictures to pay for starting the workers.
+        if len(jobs) <= IN_PROCESS_PICTURES:
+            rendered = [work.run(job[1], job[0], lambda job=job: render_pictures(job[1:], job[0])) for job in jobs]
+        else:
+            with ProcessPoolExecutor(max_workers=min(2, os.cpu_count() or 1), mp_context=get_context("spawn")) as pool:
+                futures = [pool.submit(render_pictures, job[1:], job[0]) for job in jobs]
+                rendered = [work.run(job[1], job[0], future.result) for job, future in zip(jobs, futures)]
     written, images = [], {}
-    for (day, symbol, folder, *_), (heat, liq_map) in zip(jobs, rendered):
+    for (day, symbol, folder, *_), pngs in zip(jobs, rendered):
+        if pngs is None:
+            continue
+        heat, liq_map = pngs
         write_atomic(folder / "heatmap.png", heat)
         write_atomic(folder / "liquidation_map.png", liq_map)
         written.append({"day": day.isoformat(), "symbol": symbol, "folder": str(folder)})
@@ -176,7 +205,7 @@ def pictures(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlis
     report(context, f"exports: {len(written)} heatmap + liquidation-map pairs")
     for spec in specs:
         refresh_latest(exports.path, spec.symbol, LEVEL_FILES + (pine_file_name(spec.symbol), "heatmap.png", "liquidation_map.png"))
-    metadata = {"pictures": dg.MetadataValue.int(2 * len(written)), "written": _paths_table(written)}
+    metadata = {**work.metadata(), "pictures": dg.MetadataValue.int(2 * len(written)), "written": _paths_table(written)}
     if images:
         metadata["heatmap"] = dg.MetadataValue.md(markdown_image(images["heatmap"], f"{images['symbol']} heatmap"))
         metadata["liquidation_map"] = dg.MetadataValue.md(markdown_image(images["liquidation_map"], f"{images['symbol']} liquidation map"))

@@ -15,6 +15,8 @@ from pipelines.lib.charts import levels_chart, markdown_image
 from pipelines.lib.margin import ALL_VENUES, margin_tiers
 from pipelines.lib.market import INTERVAL_SECONDS, bars_with_oi, bars_with_total_oi, load_klines, load_open_interest, price_venue
 from pipelines.lib.progress import report
+from pipelines.defs.symbol_days import SymbolDays
+from pipelines.lib.ids import join_ids
 from pipelines.lib.warehouse import replace_as_of
 from pipelines.lib.watchlist import AGGREGATOR_VENUES
 
@@ -37,8 +39,9 @@ def with_level_ids(levels: pd.DataFrame, day: dt.date, preset_name: str) -> pd.D
     out = levels.astype({c: str for c in ("venue", "symbol", "side", "size_class", "status", "liq_model")})
     out.insert(0, "as_of", day)
     out.insert(1, "preset", preset_name)
-    out.insert(1, "level_id", preset_name + ":" + out["venue"] + ":" + out["symbol"] + ":"
-               + out["created_ts"].dt.strftime("%Y%m%dT%H%M%S") + ":" + out["side"] + ":" + out["leverage"].astype(str))
+    out.insert(1, "level_id", join_ids(out["preset"], out["venue"], out["symbol"],
+                                       pd.to_datetime(out["created_ts"]).dt.strftime("%Y%m%dT%H%M%S"), out["side"],
+                                       out["leverage"].astype(str)))
     return out[OBJECTIVE_COLUMNS]
 
 
@@ -84,10 +87,18 @@ def objective_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource, 
     specs = watchlist.specs()
     summaries, panels = [], []
     with warehouse(duckdb) as con:
+        work = SymbolDays(context, con, ["levels", "objective"])
         for day in partition_days(context):
             for spec in specs:
-                rows, day_bars = objective_levels_for_day(con, spec.symbol, list(spec.listings), day)
-                replace_as_of(con, "levels.objective", day, spec.symbol, rows)
+                def one():
+                    rows, day_bars = objective_levels_for_day(con, spec.symbol, list(spec.listings), day)
+                    replace_as_of(con, "levels.objective", day, spec.symbol, rows)
+                    return rows, day_bars
+
+                done = work.run(spec.symbol, day, one)
+                if done is None:
+                    continue
+                rows, day_bars = done
                 active = rows[rows["status"] == "active"]
                 summaries.append({"day": day.isoformat(), "symbol": spec.symbol, "levels": len(rows),
                                   "active_long": int((active["side"] == "long").sum()),
@@ -100,9 +111,10 @@ def objective_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource, 
             "select symbol, venue, side, leverage, round(liq_price, 4) as liq_price, round(notional_usd) as notional_usd, created_ts "
             "from levels.objective where as_of = ? and status = 'active' and preset = 'default' "
             "order by notional_usd desc limit 5", [last_day]).fetch_df()
-    summary = pd.DataFrame(summaries)
+    summary = pd.DataFrame(summaries, columns=["day", "symbol", "levels", "active_long", "active_short"])
     last = summary[summary["day"] == last_day.isoformat()]
     metadata = {
+        **work.metadata(),
         "dagster/row_count": dg.MetadataValue.int(int(summary["levels"].sum())),
         "dagster/table_name": dg.MetadataValue.text("levels.objective"),
         "active_long": dg.MetadataValue.int(int(last["active_long"].sum())),

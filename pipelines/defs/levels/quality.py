@@ -13,6 +13,7 @@ from pipelines.defs.resources import DUCKDB_POOL, WatchlistResource, warehouse
 from pipelines.lib.charts import markdown_image
 from pipelines.lib.progress import report
 from pipelines.lib.scorecard import REPORT_COLUMNS, scorecard, scorecard_chart
+from pipelines.defs.symbol_days import SymbolDays
 from pipelines.lib.warehouse import replace_as_of
 
 SPANS = {"day": 0, "rolling_7d": 6}  # days before the as-of day included in the scored windows
@@ -41,21 +42,26 @@ def level_quality(context: dg.AssetExecutionContext, duckdb: DuckDBResource, wat
     shown = None
     specs = watchlist.specs()
     with warehouse(duckdb) as con:
+        work = SymbolDays(context, con, ["levels", "quality"], upstream=(["levels", "objective"], ["levels", "behavioral"]))
         for day in partition_days(context):
             for spec in specs:
-                frames = []
-                for span, back in SPANS.items():
-                    result, scored, predictions = scorecard(con, spec.symbol, list(spec.listings), day - dt.timedelta(days=back), day)
-                    if len(result):
-                        frames.append(quality_rows(result, span))
-                    if span == "day" and len(result) and result["realized_usd"].fillna(0).sum() > 0:
-                        shown = (spec.symbol, day, result, scored, predictions)
-                rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["span", "model"])
-                rows.insert(0, "as_of", day)
-                rows.insert(1, "symbol", spec.symbol)
-                replace_as_of(con, "levels.quality", day, spec.symbol, rows)
+                def one(spec=spec, day=day):
+                    nonlocal shown
+                    frames = []
+                    for span, back in SPANS.items():
+                        result, scored, predictions = scorecard(con, spec.symbol, list(spec.listings), day - dt.timedelta(days=back), day)
+                        if len(result):
+                            frames.append(quality_rows(result, span))
+                        if span == "day" and len(result) and result["realized_usd"].fillna(0).sum() > 0:
+                            shown = (spec.symbol, day, result, scored, predictions)
+                    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["span", "model"])
+                    rows.insert(0, "as_of", day)
+                    rows.insert(1, "symbol", spec.symbol)
+                    replace_as_of(con, "levels.quality", day, spec.symbol, rows)
+
+                work.run(spec.symbol, day, one)
             report(context, f"{day} levels.quality: scored")
-    metadata = {"dagster/table_name": dg.MetadataValue.text("levels.quality")}
+    metadata = {"dagster/table_name": dg.MetadataValue.text("levels.quality"), **work.metadata()}
     if shown:
         symbol, day, result, scored, predictions = shown
         metadata["scores"] = dg.MetadataValue.md(f"**{symbol} {day}** — {verdict(result, MAIN_MODEL)}\n\n"

@@ -17,7 +17,11 @@ from pipelines.defs.resources import DUCKDB_POOL, WatchlistResource, warehouse
 from pipelines.lib.margin import ALL_VENUES
 from pipelines.lib.market import load_klines, price_venue
 from pipelines.lib.progress import report
+from pipelines.defs.symbol_days import SymbolDays
+from pipelines.lib.ids import join_ids
 from pipelines.lib.warehouse import replace_as_of
+
+OBJECTIVE, BEHAVIORAL = ["levels", "objective"], ["levels", "behavioral"]
 
 BIN_PCT = 0.1  # heatmap / map bin: 0.1 % of the day's open
 CLUSTER_GAP_PCT = 0.25  # levels closer than 0.25 % of the close join one zone
@@ -49,22 +53,33 @@ def day_open_close(con, day: dt.date, spec) -> tuple[float, float] | None:
     return None if prices.empty else (float(prices["open"].iloc[0]), float(prices["close"].iloc[-1]))
 
 
-def _for_each_day(context, duckdb, watchlist, table: str, build) -> dg.MaterializeResult:
-    """Run `build(con, day, spec) -> DataFrame` for every day and symbol and store it in `table`."""
+def _for_each_day(context, duckdb, watchlist, table: str, build, upstream: tuple[list[str], ...] = ()) -> dg.MaterializeResult:
+    """Run `build(con, day, spec, work) -> DataFrame` for every day and symbol and store it in `table`.
+
+    Each symbol-day is isolated (`SymbolDays`): a failure, or a failure of an `upstream` asset for the
+    same symbol-day, is noted for it alone and the other symbols go on.
+    """
     counts = []
     specs = watchlist.specs()
     with warehouse(duckdb) as con:
+        work = SymbolDays(context, con, list(context.asset_key.path), upstream)
         for day in partition_days(context):
             for spec in specs:
-                rows = build(con, day, spec)
-                rows.insert(0, "as_of", day)
-                rows.insert(1, "symbol", spec.symbol)
-                replace_as_of(con, table, day, spec.symbol, rows)
-                counts.append({"day": day.isoformat(), "symbol": spec.symbol, "rows": len(rows)})
+                def one() -> int:
+                    rows = build(con, day, spec, work)
+                    rows.insert(0, "as_of", day)
+                    rows.insert(1, "symbol", spec.symbol)
+                    replace_as_of(con, table, day, spec.symbol, rows)
+                    return len(rows)
+
+                n = work.run(spec.symbol, day, one)
+                counts.append({"day": day.isoformat(), "symbol": spec.symbol, "rows": n if n is not None else 0,
+                               "failed": n is None})
             report(context, f"{day} {table}: {sum(c['rows'] for c in counts if c['day'] == day.isoformat())} rows")
         preview = con.execute(f"select * from {table} where as_of = ? limit 8", [partition_days(context)[-1]]).fetch_df()
     summary = pd.DataFrame(counts)
     return dg.MaterializeResult(metadata={
+        **work.metadata(),
         "dagster/row_count": dg.MetadataValue.int(int(summary["rows"].sum()) if len(summary) else 0),
         "dagster/table_name": dg.MetadataValue.text(table),
         "rows_per_day": dg.MetadataValue.md(summary.tail(30).to_markdown(index=False) if len(summary) else "_none_"),
@@ -88,22 +103,31 @@ def _asset(name: str, deps: list[list[str]], description: str):
 def behavioral_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlist: WatchlistResource) -> dg.MaterializeResult:
     params = BehavioralParams()
 
-    def build(con, day, spec):
+    def build(con, day, spec, work):
         start, end = day_bounds(day)
         frames = []
         for venue in spec.listings:
             klines = load_klines(con, venue, spec.symbol, INTERVAL, HISTORY_START, end)
             if len(klines) < 2:
                 continue
+            if klines["volume"].isna().all():
+                work.warn(f"{venue} klines carry no volume: behavioral pools (volume-weighted) not computed for {venue}")
+                continue
+            if klines["volume"].isna().any():
+                work.warn(f"{venue}: {int(klines['volume'].isna().sum())} candles without volume weigh 0 in the pools")
+                klines["volume"] = klines["volume"].fillna(0.0)
             klines["ts"] = klines["ts"].astype("datetime64[ns]")
             pools = compute_pools(klines, params, venue=venue, symbol=spec.symbol)
             day_pools = pools[(pools["created_ts"] < end) & (pools["swept_ts"].isna() | (pools["swept_ts"] >= start))].copy()
             day_pools["status"] = np.where(day_pools["swept_ts"] < end, "swept", "active")  # NaT compares False: active
             frames.append(day_pools)
+        frames = [f for f in frames if len(f)]
         rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["venue", "side", "created_ts", "price", "weight", "swept_ts", "status"])
-        rows = rows.astype({"venue": str, "side": str}).drop(columns=["symbol"], errors="ignore")
-        rows.insert(0, "pool_id", rows["venue"] + ":" + spec.symbol + ":" + pd.to_datetime(rows["created_ts"]).dt.strftime("%Y%m%dT%H%M%S")
-                    + ":" + rows["side"] + ":" + rows["price"].map(lambda p: f"{p:.10g}"))
+        rows = rows.astype({"venue": str, "side": str, "price": float, "weight": float}).drop(columns=["symbol"], errors="ignore")
+        rows["created_ts"] = pd.to_datetime(rows["created_ts"])
+        rows["swept_ts"] = pd.to_datetime(rows["swept_ts"])
+        rows.insert(0, "pool_id", join_ids(rows["venue"], spec.symbol, rows["created_ts"].dt.strftime("%Y%m%dT%H%M%S"),
+                                           rows["side"], rows["price"].map(lambda p: f"{p:.10g}")))
         return rows[["pool_id", "venue", "side", "created_ts", "price", "weight", "swept_ts", "status"]]
 
     return _for_each_day(context, duckdb, watchlist, "levels.behavioral", build)
@@ -113,21 +137,21 @@ def behavioral_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
         "Liquidation heatmap: for each hour of the day and 0.1 %-of-price bin, the USD of active long and "
         "short objective levels (default preset, all venues).")
 def liquidation_heatmap(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlist: WatchlistResource) -> dg.MaterializeResult:
-    def build(con, day, spec):
+    def build(con, day, spec, work):
         reference = day_open_close(con, day, spec)
         if reference is None:
             return pd.DataFrame(columns=["ts", "bin_low", "bin_high", "long_usd", "short_usd"])
         hours = pd.date_range(dt.datetime.combine(day, dt.time()), periods=24, freq="1h")
         return heatmap(view_levels(con, day, spec.symbol), hours, bin_width(reference[0], BIN_PCT))
 
-    return _for_each_day(context, duckdb, watchlist, "levels.heatmap", build)
+    return _for_each_day(context, duckdb, watchlist, "levels.heatmap", build, upstream=(OBJECTIVE,))
 
 
 @_asset("liquidation_map", [["levels", "objective"]],
         "Liquidation map as of the day's close: per 0.1 % bin the long and short USD, cumulative long USD "
         "below the close and short above, and USD per leverage tier (10/25/50/100x).")
 def liquidation_map_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlist: WatchlistResource) -> dg.MaterializeResult:
-    def build(con, day, spec):
+    def build(con, day, spec, work):
         reference = day_open_close(con, day, spec)
         if reference is None:
             return pd.DataFrame(columns=["close", "bin_low"])
@@ -136,7 +160,7 @@ def liquidation_map_levels(context: dg.AssetExecutionContext, duckdb: DuckDBReso
         rows.insert(0, "close", close)
         return rows
 
-    return _for_each_day(context, duckdb, watchlist, "levels.liquidation_map", build)
+    return _for_each_day(context, duckdb, watchlist, "levels.liquidation_map", build, upstream=(OBJECTIVE,))
 
 
 def day_clusters(con, day: dt.date, spec) -> tuple[pd.DataFrame, float | None]:
@@ -155,32 +179,32 @@ def day_clusters(con, day: dt.date, spec) -> tuple[pd.DataFrame, float | None]:
         "of the price venue) merged while closer than 0.25 % of the close: price range, USD, pool weight, "
         "count, tiers, methods. Long zones sit below price, short zones above.")
 def level_clusters(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlist: WatchlistResource) -> dg.MaterializeResult:
-    def build(con, day, spec):
+    def build(con, day, spec, work):
         zones, _ = day_clusters(con, day, spec)
         zones = zones.rename(columns={"count": "levels_count"})
         zones.insert(0, "cluster_id", range(len(zones)))
         return zones
 
-    return _for_each_day(context, duckdb, watchlist, "levels.clusters", build)
+    return _for_each_day(context, duckdb, watchlist, "levels.clusters", build, upstream=(OBJECTIVE, BEHAVIORAL))
 
 
 @_asset("max_pain", [["levels", "clusters"]],
         "Max pain per symbol-day: the strongest long zone (USD) below the close and short zone above, their "
         "USD and distance in % from the close.")
 def max_pain_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlist: WatchlistResource) -> dg.MaterializeResult:
-    def build(con, day, spec):
+    def build(con, day, spec, work):
         zones = con.execute("select * from levels.clusters where as_of = ? and symbol = ?", [day, spec.symbol]).fetch_df()
         reference = day_open_close(con, day, spec)
         return pd.DataFrame([max_pain(zones, reference[1])]) if reference else pd.DataFrame(columns=["close"])
 
-    return _for_each_day(context, duckdb, watchlist, "levels.max_pain", build)
+    return _for_each_day(context, duckdb, watchlist, "levels.max_pain", build, upstream=(["levels", "clusters"],))
 
 
 @_asset("liquidation_stats", [["raw", "liquidations"]],
         "Realized liquidations: rolling 1/4/12/24 h long/short USD at the end of each hour, per venue and "
         "across venues ('all'); the day's 10 largest single liquidations go to levels.largest_liquidations.")
 def liquidation_statistics(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlist: WatchlistResource) -> dg.MaterializeResult:
-    def build(con, day, spec):
+    def build(con, day, spec, work):
         start, end = day_bounds(day)
         events = con.execute("select venue, ts, side, price, usd from raw.liquidations where symbol = ? and ts >= ? and ts < ? order by ts, venue",
                              [spec.symbol, start - dt.timedelta(hours=24), end]).fetch_df()

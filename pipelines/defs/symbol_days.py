@@ -1,0 +1,93 @@
+"""Per symbol-day isolation of an asset's work: one symbol's failure is reported for that
+symbol-day and the other symbols still complete.
+
+Assets are partitioned by day and loop over the watchlist's symbols. Without this, one symbol's
+exception failed the whole step, and with it every downstream asset of every symbol. Now:
+
+- an exception while computing (asset, symbol, day) becomes an `error` note in `ops.asset_notes`
+  (one log line, no traceback at INFO), and the loop goes on with the next symbol;
+- an asset whose upstream asset has an error note for the same symbol-day does not compute it
+  (its stored rows stay as they were) and notes why: errors propagate down the graph, so the
+  symbol-day's exports are withheld;
+- `warn()` records what an asset had to do without (no volume, no OI) as a `warning` note;
+- the asset's check reads the notes, so the failure shows on that symbol-day's check.
+
+Notes of a symbol-day are replaced every time the asset reruns it, so a fixed rerun clears them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from pipelines.lib.warehouse import failed_assets, replace_notes
+
+
+def asset_name(key: list[str] | dg.AssetKey) -> str:
+    return "/".join(key.path if isinstance(key, dg.AssetKey) else key)
+
+
+class SymbolDays:
+    """Run one asset's per-(symbol, day) work with isolation, notes and a summary for metadata."""
+
+    def __init__(self, context, con, asset: list[str], upstream: tuple[list[str], ...] = ()):
+        self.context = context
+        self.con = con
+        self.asset = asset_name(asset)
+        self.upstream = [asset_name(u) for u in upstream]
+        self.failed: list[dict] = []
+        self.warnings: list[dict] = []
+        self._pending: list[tuple[str, str]] | None = None
+
+    def warn(self, message: str) -> None:
+        """Note something the current symbol-day had to do without (shown in the run summary)."""
+        if self._pending is None:
+            raise RuntimeError("warn() outside SymbolDays.run()")
+        self._pending.append(("warning", message))
+
+    def run(self, symbol: str, day: dt.date, work: Callable[[], Any]) -> Any | None:
+        """`work()` for (symbol, day); None when it failed or an upstream asset failed for that symbol-day."""
+        self._pending = []
+        try:
+            upstream = failed_assets(self.con, self.upstream, symbol, day)
+            if upstream:
+                failed, message = upstream[0]
+                self._pending.append(("error", f"not computed: {failed} failed for {symbol} {day} ({message})"))
+                self._log(logging.WARNING, symbol, day, self._pending[-1][1])
+                return None
+            try:
+                result = work()
+            except Exception as exc:  # noqa: BLE001 - isolated per symbol-day on purpose, reported below
+                message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}".rstrip(": ")
+                self._pending.append(("error", message))
+                self._log(logging.ERROR, symbol, day, message)
+                self.context.log.debug("".join(traceback.format_exception(exc)))
+                return None
+            for severity, message in self._pending:
+                self._log(logging.WARNING, symbol, day, message)
+            return result
+        finally:
+            for severity, message in self._pending:
+                (self.failed if severity == "error" else self.warnings).append(
+                    {"day": day.isoformat(), "symbol": symbol, "severity": severity, "message": message})
+            replace_notes(self.con, self.asset, symbol, day, self._pending)
+            self._pending = None
+
+    def _log(self, level: int, symbol: str, day: dt.date, message: str) -> None:
+        text = f"{self.asset} {symbol} {day}: {message}"
+        (self.context.log.error if level >= logging.ERROR else self.context.log.warning)(text)
+        logging.getLogger("liqlevels.progress").log(level, text)
+
+    def metadata(self) -> dict[str, dg.MetadataValue]:
+        notes = pd.DataFrame(self.failed + self.warnings, columns=["day", "symbol", "severity", "message"])
+        return {
+            "failed_symbol_days": dg.MetadataValue.int(len(self.failed)),
+            "warnings": dg.MetadataValue.int(len(self.warnings)),
+            "notes": dg.MetadataValue.md(notes.tail(40).to_markdown(index=False) if len(notes) else "_none_"),
+        }
