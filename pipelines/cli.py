@@ -51,10 +51,19 @@ def load_definitions():
     return defs()
 
 
-def run_days(start: dt.date, end: dt.date, symbols: list[str] | None = None, log_level: str = "INFO", source: str = "files"):
-    """Materialize every asset for the days [start, end] in one in-process run (a single-run backfill)."""
+def run_days(start: dt.date, end: dt.date, symbols: list[str] | None = None, log_level: str = "INFO", source: str = "files",
+             run_id: str | None = None, http: dict | None = None):
+    """Materialize every asset for the days [start, end] in one in-process run (a single-run backfill).
+
+    The run is tagged with this process's pid and host, so a later start can tell a killed run from
+    a running one (`pipelines.launch`). `http` overrides market_source's timeout/retries/backoff.
+    """
+    import socket
+
     import dagster as dg
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    from pipelines.launch import HOST_TAG, PID_TAG
 
     # BackfillPolicy and partitioned checks are flagged beta/preview in 1.13; the demo relies on them.
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -63,7 +72,7 @@ def run_days(start: dt.date, end: dt.date, symbols: list[str] | None = None, log
     dagster_home().mkdir(parents=True, exist_ok=True)
     job = load_definitions().resolve_job_def("nightly")
     # Run config replaces a resource's whole config, so every required field is given here.
-    market_source = {"mode": source, "files_root": str(data_root()), "landing_root": str(landing_root())}
+    market_source = {"mode": source, "files_root": str(data_root()), "landing_root": str(landing_root()), **(http or {})}
     run_config: dict = {"loggers": {"console": {"config": {"log_level": log_level}}},
                         "resources": {"market_source": {"config": market_source}}}
     if symbols:
@@ -71,9 +80,52 @@ def run_days(start: dt.date, end: dt.date, symbols: list[str] | None = None, log
     return job.execute_in_process(
         run_config=run_config,
         instance=dg.DagsterInstance.get(),
-        tags={ASSET_PARTITION_RANGE_START_TAG: start.isoformat(), ASSET_PARTITION_RANGE_END_TAG: end.isoformat()},
+        tags={ASSET_PARTITION_RANGE_START_TAG: start.isoformat(), ASSET_PARTITION_RANGE_END_TAG: end.isoformat(),
+              PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
         raise_on_error=False,
+        run_id=run_id,
     )
+
+
+def quiet_progress_output(progress: bool) -> None:
+    """What a person reads: our progress lines (one per day and step), no library warnings."""
+    warnings.filterwarnings("ignore")
+    logger = logging.getLogger("liqlevels.progress")
+    logger.propagate = False
+    if not progress:
+        logger.addHandler(logging.NullHandler())  # the run summary lists the notes
+    else:
+        logger.addHandler(ProgressHandler(sys.stdout))
+        logger.setLevel(logging.INFO)
+
+
+class PreflightError(ValueError):
+    """A run that cannot succeed: refused before it starts, with the reason."""
+
+
+def preflight(start: dt.date, end: dt.date, symbols: list[str] | None) -> list[str]:
+    """Check what a run needs before launching it; returns the run's symbols.
+
+    The days must be partitions (from the partition start to yesterday UTC), the symbols in the
+    watchlist, and the warehouse file (if any) a DuckDB database.
+    """
+    from pipelines.defs.partitions import PARTITION_START, last_partition_day
+    from pipelines.lib.warehouse import WarehouseFileError, check_warehouse_file
+    from pipelines.lib.watchlist import WatchlistError, load_watchlist
+
+    last = last_partition_day()
+    if start < PARTITION_START or end > last:
+        raise PreflightError(f"days {start} → {end} are outside the allowed range {PARTITION_START} → {last} "
+                             "(the first Binance USDⓈ-M archive day to yesterday, UTC)")
+    try:
+        chosen = [s.symbol for s in load_watchlist(watchlist_path()).select(symbols)]
+    except WatchlistError as exc:
+        raise PreflightError(str(exc)) from None
+    try:
+        check_warehouse_file(warehouse_path())
+    except WarehouseFileError as exc:
+        raise PreflightError(str(exc)) from None
+    return chosen
 
 
 class ProgressHandler(logging.StreamHandler):
@@ -86,27 +138,40 @@ class ProgressHandler(logging.StreamHandler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if self.live:
-            self.stream.write("\r\033[K" + self.format(record))
+            # progress overwrites itself; a warning or error stays on its own line
+            end = "\n" if record.levelno >= logging.WARNING else ""
+            self.stream.write("\r\033[K" + self.format(record) + end)
             self.stream.flush()
         else:
             super().emit(record)
 
 
+def data_description() -> str:
+    """Where the files source reads: the bundled real data, or the folder LIQLEVELS_DATA names."""
+    from pipelines.lib.paths import PROJECT_ROOT
+
+    root = data_root()
+    return "bundled real data (data/)" if root == (PROJECT_ROOT / "data").resolve() else f"files under {root} (LIQLEVELS_DATA)"
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
+    from pipelines.launch import exit_code, launch_days
     from pipelines.lib.report import day_outcomes, validation_report
     from pipelines.lib.warehouse import connect, table_counts
 
-    handler = ProgressHandler(sys.stdout)
-    progress = logging.getLogger("liqlevels.progress")
-    progress.addHandler(handler)
-    progress.setLevel(logging.INFO)
-    progress.propagate = False
-
-    print(f"liqlevels demo: bundled real data {args.start} → {args.end}, warehouse {warehouse_path()}")
+    try:
+        preflight(args.start, args.end, args.symbols)
+    except PreflightError as exc:
+        print(f"liqlevels demo: {exc}", file=sys.stderr)
+        return 2
+    print(f"liqlevels demo: {data_description()} {args.start} → {args.end}, warehouse {warehouse_path()}")
     began = time.monotonic()
     # Dagster's console logger repeats every event; the progress lines are the demo's output.
-    result = run_days(args.start, args.end, args.symbols, log_level="ERROR")
+    result = launch_days(args.start, args.end, args.symbols, source="files")
     elapsed = time.monotonic() - began
+    if result.interrupted:
+        print(f"\nliqlevels demo: {result.failures[0][1]}; run {result.run_id} marked failed", file=sys.stderr)
+        return exit_code(result)
     gc.collect()  # a failed step leaves its DuckDB connection to the garbage collector (dagster-duckdb closes it outside `finally`)
     with connect(warehouse_path()) as con:
         counts = table_counts(con, SUMMARY_TABLES)
@@ -120,6 +185,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for table, n in counts.items():
         print(f"  {table:<22} {n:>10,}")
     print_check_summary(outcomes, report_path)
+    live_cli.print_notes(args.start, args.end)
     print(f"Objective levels nearest the last close on {args.end} (default preset, all venues):")
     print(f"  {'symbol':<7}{'close':>12}  {'long liq below':>16} {'USD':>10}  {'short liq above':>16} {'USD':>10}  active")
     for symbol, close, long_px, long_usd, short_px, short_usd, active in nearest:
@@ -136,11 +202,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"Open in a spreadsheet: {csv}")
     print("Open the UI:      make dev   (then http://localhost:3000)")
     print("Live exchange data (the nightly default; the demo stays offline): liqlevels run | backfill | collect  (README: Live sources)")
-    if not result.success:
-        for event in result.all_events:
-            if event.is_failure:
-                print(f"  failure: {event.message}", file=sys.stderr)
-    return 0 if result.success else 1
+    for step, message in result.failures:
+        print(f"  failed: {step}: {message}", file=sys.stderr)
+    return exit_code(result)
 
 
 SCORED_DAYS = (dt.date(2026, 3, 4), dt.date(2026, 3, 5))  # the bundled days with realized (OKX) liquidations

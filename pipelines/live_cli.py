@@ -14,20 +14,38 @@ import logging
 import signal
 import sys
 
-from pipelines.lib.paths import landing_root, warehouse_path, watchlist_path
+from pipelines.lib.paths import landing_root, source_mode, warehouse_path, watchlist_path
+
+
+def utc_yesterday() -> dt.date:
+    """The newest complete UTC day (not the local calendar's yesterday)."""
+    return dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pipelines.cli import run_days
+    from pipelines.cli import PreflightError, data_description, preflight
+    from pipelines.launch import exit_code, launch_days
 
-    print(f"liqlevels run: {args.start} → {args.end}, source {args.source}, warehouse {warehouse_path()}")
-    result = run_days(args.start, args.end, args.symbols, log_level=args.log_level, source=args.source)
-    failures = [e for e in result.all_events if e.is_step_failure]
-    for event in failures:
-        print(f"  failed: {event.step_key}: {event.step_failure_data.error.message.strip()}", file=sys.stderr)
-    print(f"Run {'succeeded' if result.success else 'FAILED'} (run id {result.run_id}).")
+    try:
+        if args.source not in ("live", "files"):
+            raise PreflightError(f"source must be live or files, got {args.source!r} (LIQLEVELS_SOURCE)")
+        preflight(args.start, args.end, args.symbols)
+    except PreflightError as exc:
+        print(f"liqlevels run: {exc}", file=sys.stderr)
+        return 2
+    where = data_description() if args.source == "files" else "exchange APIs + landed streams"
+    print(f"liqlevels run: {args.start} → {args.end}, source {args.source} ({where}), warehouse {warehouse_path()}")
+    http = {"http_timeout_seconds": args.http_timeout, "http_retries": args.http_retries}
+    outcome = launch_days(args.start, args.end, args.symbols, log_level=args.log_level, source=args.source,
+                          progress=not args.quiet, extra={"http": http})
+    for step, message in outcome.failures:
+        print(f"  failed: {step}: {message}", file=sys.stderr)
+    if outcome.interrupted:
+        print(f"Run stopped by {outcome.interrupted} (run id {outcome.run_id}; marked failed, pool slot freed).")
+        return exit_code(outcome)
+    print(f"Run {'succeeded' if outcome.success else 'FAILED'} (run id {outcome.run_id}).")
     print_raw_summary(args.start, args.end)
-    return 0 if result.success else 1
+    return exit_code(outcome)
 
 
 def print_raw_summary(start: dt.date, end: dt.date) -> None:
@@ -54,6 +72,24 @@ def print_raw_summary(start: dt.date, end: dt.date) -> None:
         print(f"  rejects {table:<17} {venue:<12} {n:>9,}  (ops.rejects)")
     for venue, n, seconds in gaps:
         print(f"  stream gaps {venue:<12} {n} ({seconds:,.0f} s without a connection)")
+    print_notes(start, end)
+
+
+def print_notes(start: dt.date, end: dt.date, limit: int = 20) -> None:
+    """What assets had to do without or could not do, per symbol-day (ops.asset_notes), one line each."""
+    from pipelines.lib.warehouse import connect
+
+    with connect(warehouse_path()) as con:
+        notes = con.execute("select day, symbol, asset, severity, message from ops.asset_notes where day between ? and ? "
+                            "order by severity, day, symbol, asset", [start, end]).fetchall()
+    if not notes:
+        return
+    errors = sum(1 for n in notes if n[3] == "error")
+    print(f"Notes: {errors} symbol-days not computed (exports withheld), {len(notes) - errors} warnings (ops.asset_notes):")
+    for day, symbol, asset, severity, message in notes[:limit]:
+        print(f"  {severity.upper() if severity == 'error' else severity} {day} {symbol} {asset}: {message}")
+    if len(notes) > limit:
+        print(f"  … {len(notes) - limit} more: select * from ops.asset_notes where day between '{start}' and '{end}'")
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
@@ -119,12 +155,24 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub, date_type) -> None:
-    run = sub.add_parser("run", help="Run the nightly job for a range of UTC days in one process.")
-    run.add_argument("--start", type=date_type, default=dt.date.today() - dt.timedelta(days=1), help="first UTC day (default yesterday)")
-    run.add_argument("--end", type=date_type, default=dt.date.today() - dt.timedelta(days=1), help="last UTC day, inclusive (default yesterday)")
-    run.add_argument("--source", choices=("live", "files"), default="live", help="exchange APIs + landed streams (default) or the files source")
+    yesterday = utc_yesterday()
+    run = sub.add_parser(
+        "run", help="Run the nightly job for a range of UTC days in one process.",
+        description="Run the nightly job (ingest, levels, checks, exports) for a range of UTC days. With no network a live run "
+                    "ends in bounded time: each venue is given up after --http-retries + 1 connection attempts of at most "
+                    "5 s (connect timeout) plus exponential backoff (defaults: 6 x 5 s + 15 s, about 45 s), then no further "
+                    "call reaches it in that run, so four venues take at most about 3 minutes. SIGTERM or Ctrl-C stop a run "
+                    "within a few seconds at any point; the run is marked failed and its warehouse slot freed.")
+    run.add_argument("--start", type=date_type, default=yesterday, help=f"first UTC day (default yesterday, UTC: {yesterday})")
+    run.add_argument("--end", type=date_type, default=yesterday, help="last UTC day, inclusive (default yesterday, UTC)")
+    run.add_argument("--source", choices=("live", "files"), default=source_mode(),
+                     help="exchange APIs + landed streams, or the files source (default: LIQLEVELS_SOURCE, else live)")
     run.add_argument("--symbols", nargs="*", default=None, help="canonical symbols (default: the whole watchlist)")
-    run.add_argument("--log-level", default="INFO", help="Dagster console log level (default INFO)")
+    run.add_argument("--http-timeout", type=float, default=30.0, help="read timeout per request in seconds (default 30)")
+    run.add_argument("--http-retries", type=int, default=5, help="retries per request on connect errors, 429, 5xx (default 5)")
+    run.add_argument("--log-level", default="CRITICAL",
+                     help="Dagster's own console log level (default CRITICAL: only liqlevels' one-line progress and errors)")
+    run.add_argument("--quiet", action="store_true", help="no progress lines")
     run.set_defaults(func=cmd_run)
 
     backfill = sub.add_parser("backfill", help="Load Binance archive files (klines, 5-minute OI) for past days; resumable.")

@@ -15,7 +15,7 @@ from pydantic import PrivateAttr
 
 from pipelines.lib.exchanges.live import HttpSettings, LiveSource, Loaded, Skipped
 from pipelines.lib.paths import data_root, exports_root, landing_root, source_mode, warehouse_path, watchlist_path
-from pipelines.lib.warehouse import migrate
+from pipelines.lib.warehouse import WarehouseFileError, check_warehouse_file, migrate
 from pipelines.lib.watchlist import Listing, SymbolSpec, Watchlist, load_watchlist
 
 # Every step that opens the DuckDB file runs in this pool; dagster.yaml limits it to 1.
@@ -24,7 +24,14 @@ DUCKDB_POOL = "duckdb"
 
 @contextmanager
 def warehouse(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection with the schema migrated to the current version."""
+    """A connection with the schema migrated to the current version.
+
+    A warehouse file that is not a DuckDB database fails the step at once, without retries.
+    """
+    try:
+        check_warehouse_file(resource.database)
+    except WarehouseFileError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
     with resource.get_connection() as con:
         migrate(con)
         yield con

@@ -246,8 +246,34 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     return version
 
 
+class WarehouseFileError(RuntimeError):
+    """The warehouse path holds something that is not a DuckDB database: never worth a retry."""
+
+
+DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
+
+
+def check_warehouse_file(path: str | Path) -> None:
+    """Raise `WarehouseFileError` at once when `path` exists but is not a DuckDB database.
+
+    (Opening such a file fails inside every step, and the steps' retry policies used to spend half an
+    hour on it in silence.) A missing or empty file is fine: DuckDB creates it.
+    """
+    path = Path(path)
+    if not path.exists():
+        return
+    if path.is_dir():
+        raise WarehouseFileError(f"warehouse {path} is a directory, not a DuckDB file (LIQLEVELS_WAREHOUSE)")
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+    if head and head[8:12] != DUCKDB_MAGIC:
+        raise WarehouseFileError(f"warehouse {path} is not a DuckDB database (no DUCK header): move it away or set "
+                                 "LIQLEVELS_WAREHOUSE to another file; nothing was written")
+
+
 def connect(path: str | Path) -> duckdb.DuckDBPyConnection:
     """Open (creating if needed) the warehouse at `path` with the schema migrated."""
+    check_warehouse_file(path)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path))
     migrate(con)
@@ -434,8 +460,10 @@ def table_counts(con: duckdb.DuckDBPyConnection, tables: list[str]) -> dict[str,
 
 def reject_payload(row: dict) -> str:
     """A reject's raw payload as strict JSON: NaN/NaT become null, other non-JSON values strings."""
+    from pipelines.lib.secrets import redact
+
     clean = {str(k): (None if _is_missing(v) else v) for k, v in row.items()}
-    return json.dumps(clean, default=str, sort_keys=True, allow_nan=False)
+    return redact(json.dumps(clean, default=str, sort_keys=True, allow_nan=False))
 
 
 def _is_missing(value) -> bool:

@@ -32,7 +32,7 @@ class VenueFaults:
         try:
             yield
         except RateLimitStop as exc:
-            self.stopped[venue] = exc
+            self.stopped[venue] = exc.first  # the original stop, said once per venue
         except PayloadShapeError as exc:
             self.shape_errors.append(f"{exc} ({symbol}, {day})")
         except ExchangeError as exc:

@@ -22,6 +22,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from pipelines.lib.normalize import SourceFormatError
+from pipelines.lib.secrets import redact, redact_payload
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +41,16 @@ class ExchangeError(RuntimeError):
 class RateLimitStop(ExchangeError):
     """The venue banned or hard-limited us (Binance 418, Bybit 403 / retCode 10006): stop, do not retry."""
 
-    def __init__(self, venue: str, endpoint: str, message: str, retry_after: float | None = None):
+    def __init__(self, venue: str, endpoint: str, message: str, retry_after: float | None = None,
+                 first: RateLimitStop | None = None):
         super().__init__(venue, endpoint, message)
         self.retry_after = retry_after
+        self.first = first or self  # the stop that ended calls to this venue in this run
+
+
+class VenueUnreachable(RateLimitStop):
+    """No connection to the venue after every retry (no network, DNS, firewall): like a ban, no
+    further call reaches that venue in this run, so a run without network ends in bounded time."""
 
 
 class BrokenBody(ExchangeError):
@@ -90,6 +98,16 @@ class RequestBudget:
                 self._sleep(pause)
 
 
+def _no_connection(exc: requests.exceptions.ConnectionError) -> bool:
+    """True when no connection could be made at all (DNS, refused, connect timeout), not a read fault."""
+    from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
+
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    reason = exc.args[0].reason if exc.args and isinstance(exc.args[0], MaxRetryError) else exc.args[0] if exc.args else None
+    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
+
+
 def _retry_after(response: requests.Response) -> float | None:
     value = response.headers.get("Retry-After")
     try:
@@ -124,6 +142,7 @@ class VenueHttp:
         check: Callable[[Any, str], None] | None = None,
         on_response: Callable[[requests.Response], None] | None = None,
         hard_stop_statuses: dict[int, str] | None = None,
+        secrets: tuple[str, ...] = (),
     ):
         self.venue = venue
         self.base_url = base_url.rstrip("/")
@@ -133,6 +152,10 @@ class VenueHttp:
         self.on_response = on_response
         self.hard_stop_statuses = {418: "IP banned (HTTP 418)"} | (hard_stop_statuses or {})
         self.requests_made = 0
+        self.attempts = retries + 1
+        # Secrets (API keys) never reach an error message, a log line or a stored reject: every text
+        # taken from a response or an exception passes through _redact.
+        self.secrets = [v for v in (headers or {}).values() if v] + list(secrets)
         retry = Retry(
             total=retries,
             connect=retries,
@@ -182,32 +205,40 @@ class VenueHttp:
         except requests.exceptions.ChunkedEncodingError as exc:
             raise BrokenBody(self.venue, endpoint, f"response body cut short ({exc})") from exc
         except requests.exceptions.RetryError as exc:
-            raise ExchangeError(self.venue, endpoint, f"still failing after retries: {exc}") from exc
-        except requests.exceptions.Timeout as exc:
-            raise ExchangeError(self.venue, endpoint, f"timed out after retries ({exc})") from exc
+            raise ExchangeError(self.venue, endpoint, f"still failing after retries: {self._redact(exc)}") from exc
         except requests.exceptions.ConnectionError as exc:
-            raise ExchangeError(self.venue, endpoint, f"cannot connect after retries ({exc})") from exc
+            if not _no_connection(exc):  # e.g. read timeouts or resets after retries: transient
+                raise ExchangeError(self.venue, endpoint, f"failed after retries ({self._redact(exc)})") from exc
+            raise VenueUnreachable(self.venue, endpoint, f"cannot connect to {self.base_url} after {self.attempts} attempts "
+                                   f"({type(exc).__name__}): no further calls to {self.venue} in this run") from exc
+        except requests.exceptions.Timeout as exc:
+            raise ExchangeError(self.venue, endpoint, f"timed out after retries ({self._redact(exc)})") from exc
         if self.on_response is not None:
             self.on_response(response)
         status = response.status_code
         if status in self.hard_stop_statuses:
             retry_after = _retry_after(response)
             wait = f"; Retry-After {retry_after:g} s" if retry_after is not None else ""
-            body = response.text[:120].strip()
+            body = self._redact(response.text[:120].strip())
             raise RateLimitStop(self.venue, endpoint, f"{self.hard_stop_statuses[status]}{wait}: stopping, not retrying"
                                 + (f" (body: {body})" if body else ""), retry_after)
         if raw and status == 404:
             return None
         if status == 429:
-            raise ExchangeError(self.venue, endpoint, f"rate limited (HTTP 429) after retries: {_error_text(response)}")
+            raise ExchangeError(self.venue, endpoint, f"rate limited (HTTP 429) after retries: {self._redact(_error_text(response))}")
         if status >= 400:
-            raise ExchangeError(self.venue, endpoint, _error_text(response))
+            raise ExchangeError(self.venue, endpoint, self._redact(_error_text(response)))
         if raw:
             return response.content
         try:
             payload = json.loads(response.content)
         except ValueError as exc:
-            raise BrokenBody(self.venue, endpoint, f"body is not valid JSON ({exc}): {response.text[:120]!r}") from exc
+            raise BrokenBody(self.venue, endpoint, f"body is not valid JSON ({exc}): {self._redact(response.text[:120])!r}") from exc
+        if self.secrets:
+            payload = redact_payload(payload, self.secrets)
         if self.check is not None:
             self.check(payload, endpoint)
         return payload
+
+    def _redact(self, text) -> str:
+        return redact(str(text), self.secrets)

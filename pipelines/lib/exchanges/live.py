@@ -35,6 +35,7 @@ from pipelines.lib.exchanges.venues import (
     parse_okx_liquidation_details,
 )
 from pipelines.lib.normalize import Normalized
+from pipelines.lib.secrets import configured_secrets
 from pipelines.lib.watchlist import Listing
 
 REST_URLS = {
@@ -95,7 +96,7 @@ def make_client(venue: str, env: Mapping[str, str] = os.environ, settings: HttpS
                "coinglass": CoinglassClient}
     limit, window = BUDGETS[venue]
     kwargs = dict(timeout=(min(5.0, settings.timeout), settings.timeout), retries=settings.retries,
-                  backoff=settings.backoff, budget=RequestBudget(limit, window, sleep=sleep))
+                  backoff=settings.backoff, budget=RequestBudget(limit, window, sleep=sleep), secrets=configured_secrets(env))
     if venue == "binance":
         kwargs["on_response"] = BinanceWeightGuard(sleep=sleep, clock=clock)
     if venue == "bybit":
@@ -229,7 +230,7 @@ class LiveSource:
         """The venue's REST client; refused for the rest of the run once the venue has banned us."""
         if venue in self._stopped:
             first = self._stopped[venue]
-            raise RateLimitStop(venue, first.endpoint, f"not called: stopped earlier in this run ({first})", first.retry_after)
+            raise RateLimitStop(venue, first.endpoint, f"not called: stopped earlier in this run ({first})", first.retry_after, first)
         if venue not in self._clients:
             self._clients[venue] = make_client(venue, self.env, self.settings, self.sleep, self.clock)
         return self._clients[venue]
@@ -256,7 +257,7 @@ class LiveSource:
         try:
             fetched = self._fetch(table, listing, window, day)
         except RateLimitStop as exc:
-            self._stopped[venue] = exc
+            self._stopped.setdefault(venue, exc.first)
             raise
         except RunawayPagination as exc:
             raise PayloadShapeError(venue, f"{table} pages", "<pagination>", str(exc)) from exc
