@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 
 from indicators import liqprice as lp
 from indicators.tiers import brackets
@@ -63,8 +64,43 @@ def _need(args, *names: str) -> None:
         raise UsageError(f"--venue {args.venue} --margin {args.margin} needs {', '.join(missing)}")
 
 
+# The largest leverage each venue offers on any of its linear perpetuals, per our dated captures
+# (Binance BTCUSDT 2025 brackets: 150x; Bybit and OKX BTC: 100x; Hyperliquid: 50x on any asset, BTC 40x).
+# Binance with --symbol and Hyperliquid with --max-leverage use the asset's own cap instead.
+VENUE_MAX_LEVERAGE = {"binance": 150.0, "bybit": 100.0, "okx": 100.0, "hyperliquid": 50.0}
+
+
+def _finite_positive(name: str, value: float | None) -> None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise UsageError(f"--{name} must be a finite number > 0, got {value}")
+
+
+def validate(args: argparse.Namespace) -> None:
+    """Refuse inputs that would print a price with exit 0 but mean nothing (negative leverage, 1000x, a
+    negative balance), naming the allowed range."""
+    _finite_positive("qty", args.qty)
+    _finite_positive("entry", args.entry)
+    if args.mmr is not None and not (math.isfinite(args.mmr) and 0 <= args.mmr < 1):
+        raise UsageError(f"--mmr must be a fraction within [0, 1), got {args.mmr}")
+    if args.balance is not None and not (math.isfinite(args.balance) and args.balance >= 0):
+        raise UsageError(f"--balance must be a finite number >= 0, got {args.balance}")
+    if args.max_leverage is not None and not (math.isfinite(args.max_leverage) and 1 <= args.max_leverage <= VENUE_MAX_LEVERAGE[args.venue]):
+        raise UsageError(f"--max-leverage must be within 1..{VENUE_MAX_LEVERAGE[args.venue]:g} on {args.venue}, got {args.max_leverage:g}")
+    if args.leverage is not None:
+        cap, why = VENUE_MAX_LEVERAGE[args.venue], f"{args.venue}'s largest"
+        if args.venue == "hyperliquid" and args.max_leverage is not None:
+            cap, why = args.max_leverage, "--max-leverage"
+        elif args.venue == "binance" and args.symbol:
+            table = brackets("binance", args.symbol.upper(), args.date or dt.date.today())
+            if table:
+                cap, why = float(max(t["max_leverage"] for t in table)), f"the {args.symbol.upper()} bracket table's largest"
+        if not (math.isfinite(args.leverage) and 1 <= args.leverage <= cap):
+            raise UsageError(f"--leverage must be within 1..{cap:g} ({why}), got {args.leverage:g}")
+
+
 def compute(args: argparse.Namespace) -> tuple[float, str]:
     """(price, one-line description of the formula used)."""
+    validate(args)
     if args.contract == "inverse" and args.venue != "bybit":
         raise UsageError(f"--contract inverse is only implemented for bybit, not {args.venue}")
     if args.margin == "cross":
@@ -112,6 +148,12 @@ def run(args: argparse.Namespace) -> int:
     if not price > 0 or price == float("inf"):
         print(f"liqlevels liq-price: {formula}: no finite positive liquidation price (the margin covers any move)", file=sys.stderr)
         return 3
+    if (args.side == "long" and price >= args.entry) or (args.side == "short" and price <= args.entry):
+        where = "at or above" if args.side == "long" else "at or below"
+        print(f"liqlevels liq-price: {formula}: these inputs put a {args.side} position's liquidation {where} its entry "
+              f"({price:.2f} vs {args.entry:g}): the maintenance margin exceeds the margin; check --leverage, --mmr, --balance",
+              file=sys.stderr)
+        return 2
     print(f"{formula}: {args.side} {args.qty:g} @ {args.entry:g}")
     print(f"{price:.2f}")
     return 0

@@ -68,6 +68,9 @@ class MarketSourceResource(dg.ConfigurableResource):
     http_timeout_seconds: float = 30.0
     http_retries: int = 5
     http_backoff_seconds: float = 0.5
+    # A file with fewer rows for a day than the warehouse holds (header-only, cut short) keeps the stored
+    # rows and says so; set this to let such a file replace them.
+    replace_shorter: bool = False
 
     _live: LiveSource | None = PrivateAttr(default=None)
 
@@ -92,7 +95,10 @@ class MarketSourceResource(dg.ConfigurableResource):
         if self.live:
             return self.live_source().load_day(table, listing, symbol, day)
         loaded = files_source.load_day(Path(self.files_root), table, listing.venue, symbol, day)
-        return Loaded(*loaded) if loaded is not None else None
+        if loaded is None:
+            return None
+        batch, source, note = loaded
+        return Loaded(batch, source, note=note)
 
 
 class ExportsResource(dg.ConfigurableResource):

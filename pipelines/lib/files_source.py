@@ -61,11 +61,15 @@ def _normalized_file(path: str, mtime_ns: int, size: int, table: str, venue: str
     return normalize(table, _read(Path(path), venue), venue=venue, symbol=symbol, source=source)
 
 
-def load_day(root: Path, table: str, venue: str, symbol: str, day: dt.date) -> tuple[Normalized, str] | None:
-    """Rows and rejects of one day from the file of (table, venue, symbol); None if no file.
+SPAN_TABLES = ("klines", "open_interest")  # tables whose files should have rows on every day of their span
+
+
+def load_day(root: Path, table: str, venue: str, symbol: str, day: dt.date) -> tuple[Normalized, str, str | None] | None:
+    """Rows, rejects and a note of one day from the file of (table, venue, symbol); None if no file.
 
     Rejects whose timestamp could not be parsed have no day; they are returned with every day
-    of that file, and the warehouse write replaces them, so they are stored exactly once.
+    of that file, and the warehouse write replaces them, so they are stored exactly once. The note
+    says when a candle or OI file holds no rows at all, or none on a day inside its own span.
     """
     path = file_for(root, table, venue, symbol)
     if path is None:
@@ -77,4 +81,10 @@ def load_day(root: Path, table: str, venue: str, symbol: str, day: dt.date) -> t
     end = start + pd.Timedelta(days=1)
     rows = whole.rows[(whole.rows["ts"] >= start) & (whole.rows["ts"] < end)].reset_index(drop=True)
     rejects = whole.rejects[whole.rejects["day"].isna() | (whole.rejects["day"] == day)].reset_index(drop=True)
-    return Normalized(rows=rows, rejects=rejects), source
+    note = None
+    if table in SPAN_TABLES and rows.empty:
+        if whole.rows.empty:
+            note = f"{source} holds no valid rows ({len(whole.rejects)} rejects)"
+        elif whole.rows["ts"].min() < start and whole.rows["ts"].max() >= end:
+            note = f"{source} has no rows on {day}, inside its span {whole.rows['ts'].min():%Y-%m-%d} → {whole.rows['ts'].max():%Y-%m-%d}"
+    return Normalized(rows=rows, rejects=rejects), source, note

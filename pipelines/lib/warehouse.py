@@ -304,18 +304,32 @@ class Partition:
         return self.day + dt.timedelta(days=self.days - 1)
 
 
+@dataclass(frozen=True)
+class KeptDay:
+    """A day whose stored rows were kept because the new slice held fewer (a header-only or cut file)."""
+
+    day: dt.date
+    stored: int
+    offered: int
+
+
 def replace_partition(
     con: duckdb.DuckDBPyConnection,
     partition: Partition,
     rows: pd.DataFrame,
     rejects: pd.DataFrame | None = None,
     source: str = "",
-) -> None:
+    allow_shorter: bool = False,
+) -> list[KeptDay]:
     """Replace one (table, venue, symbol, day) slice and its rejects in a single transaction.
 
     `rows` must carry the table's columns (see `RAW_COLUMNS`) with naive-UTC `ts` inside the day.
     Rejects of that day, plus rejects with no day (unparseable timestamps) from the same `source`,
     are replaced too, so reruns do not pile up duplicate rejects.
+
+    Nothing stored is lost silently: a day for which the new rows are fewer than the stored ones
+    (a header-only or truncated file) keeps its stored rows, unless `allow_shorter`; those days are
+    returned so the caller can say so.
     """
     columns = RAW_COLUMNS[partition.table]
     stage = rows.loc[:, columns]
@@ -325,18 +339,29 @@ def replace_partition(
         raise ValueError(f"rows for {partition} hold other intervals than {partition.interval}")
     rejects = rejects if rejects is not None else pd.DataFrame(columns=REJECT_COLUMNS)
     by_interval = " and interval = ?" if partition.interval is not None else ""
+    slice_params = ([partition.venue, partition.symbol, partition.start, partition.end]
+                    + ([partition.interval] if partition.interval is not None else []))
+    kept: list[KeptDay] = []
+    if not allow_shorter:
+        stored = dict(con.execute(f"select cast(ts as date), count(*) from raw.{partition.table} where venue = ? and symbol = ? "
+                                  f"and ts >= ? and ts < ?{by_interval} group by 1", slice_params).fetchall())
+        offered = stage["ts"].dt.date.value_counts().to_dict() if len(stage) else {}
+        kept = [KeptDay(day, n, int(offered.get(day, 0))) for day, n in sorted(stored.items()) if offered.get(day, 0) < n]
+    kept_days = [k.day for k in kept]
+    if kept_days:
+        stage = stage[~stage["ts"].dt.date.isin(kept_days)]
     replace_in_transaction(
         con,
         deletes=[
-            (f"delete from raw.{partition.table} where venue = ? and symbol = ? and ts >= ? and ts < ?{by_interval}",
-             [partition.venue, partition.symbol, partition.start, partition.end]
-             + ([partition.interval] if partition.interval is not None else [])),
+            (f"delete from raw.{partition.table} where venue = ? and symbol = ? and ts >= ? and ts < ?{by_interval}"
+             " and not list_contains(?, cast(ts as date))", slice_params + [kept_days]),
             ("delete from ops.rejects where table_name = ? and venue = ? and symbol = ? "
              "and (day between ? and ? or (day is null and source = ?))",
              [partition.table, partition.venue, partition.symbol, partition.day, partition.last_day, source]),
         ],
         inserts=[(f"raw.{partition.table}", stage), ("ops.rejects", rejects.loc[:, REJECT_COLUMNS])],
     )
+    return kept
 
 
 def upsert_partition(con: duckdb.DuckDBPyConnection, partition: Partition, rows: pd.DataFrame,

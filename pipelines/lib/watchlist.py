@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -16,6 +17,23 @@ INSTRUMENT_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,40}$")
 
 class WatchlistError(ValueError):
     """The watchlist file or a symbol name is invalid."""
+
+
+# Coin-margined (inverse) instruments count quantities in USD contracts (Binance COIN-M BTC: 100 USD),
+# not base units: storing them as base would make 3 contracts read as 3 BTC. Only linear perpetuals
+# are supported, so they are refused where the watchlist is read.
+INVERSE_INSTRUMENTS = {
+    "binance": (re.compile(r"^[A-Z0-9]+USD_(PERP|\d{6})$"), "a COIN-M (coin-margined) contract: use the USDⓈ-M instrument, e.g. BTCUSDT"),
+    "bybit": (re.compile(r"^[A-Z0-9]+USD([A-Z]\d{2})?$"), "an inverse contract: use the linear instrument, e.g. BTCUSDT"),
+    "okx": (re.compile(r"^[A-Z0-9]+-USD-(SWAP|\d{6})$"), "a coin-margined contract: use the USDT-margined one, e.g. BTC-USDT-SWAP"),
+}
+
+
+def _positive_number(value, where: str):
+    """A finite number > 0 (not a bool, NaN or inf), else WatchlistError naming `where`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise WatchlistError(f"{where}: must be a finite number > 0, got {value!r}")
+    return float(value)
 
 
 def validate_symbol(symbol: str) -> str:
@@ -96,16 +114,15 @@ def parse_watchlist(data: dict, source: str = "<memory>") -> Watchlist:
             instrument = vbody.get("instrument")
             if not isinstance(instrument, str) or not INSTRUMENT_PATTERN.fullmatch(instrument):
                 raise WatchlistError(f"{vwhere}.instrument: invalid instrument id {instrument!r}")
-            contract_size = vbody.get("contract_size", 1.0)
-            if not isinstance(contract_size, (int, float)) or contract_size <= 0:
-                raise WatchlistError(f"{vwhere}.contract_size: must be a positive number, got {contract_size!r}")
-            listings[venue] = Listing(venue, instrument, float(contract_size))
+            if venue in INVERSE_INSTRUMENTS and INVERSE_INSTRUMENTS[venue][0].fullmatch(instrument):
+                raise WatchlistError(f"{vwhere}.instrument: {instrument} is {INVERSE_INSTRUMENTS[venue][1]}; liqlevels "
+                                     "supports USD-margined linear perpetuals only")
+            contract_size = _positive_number(vbody.get("contract_size", 1.0), f"{vwhere}.contract_size")
+            listings[venue] = Listing(venue, instrument, contract_size)
         if not listings:
             raise WatchlistError(f"{where}: no venues listed")
-        tick_size = body.get("tick_size", 0.01)
-        if not isinstance(tick_size, (int, float)) or tick_size <= 0:
-            raise WatchlistError(f"{where}.tick_size: must be a positive number, got {tick_size!r}")
-        symbols[symbol] = SymbolSpec(symbol, str(body.get("name", symbol)), float(tick_size), listings)
+        tick_size = _positive_number(body.get("tick_size", 0.01), f"{where}.tick_size")
+        symbols[symbol] = SymbolSpec(symbol, str(body.get("name", symbol)), tick_size, listings)
     if not symbols:
         raise WatchlistError(f"{source}: no [symbols.*] tables")
     return Watchlist(symbols, source)

@@ -147,3 +147,56 @@ def test_a_range_run_writes_each_reject_once_and_matches_day_by_day_runs(tmp_pat
     rows, rejects = contents(ranged)
     assert [r[3] for r in rows] == [0.0001, 0.0003] and sorted(r[5] for r in rejects) == ["rate", "ts"]
     assert contents(ranged) == contents(nightly)
+
+
+def _user_folder(tmp_path, klines_csv: str):
+    """A user's folder: bundled BTC OI, and a BTC Binance candle file of our own."""
+    root = tmp_path / "data"
+    (root / "klines" / "binance").mkdir(parents=True)
+    (root / "klines" / "binance" / "BTC.csv").write_text(klines_csv)
+    return root
+
+
+def _day_csv(hours: int) -> str:
+    rows = [f"{A_DAY}T{h:02d}:00:00Z,1h,100,101,99,100.5,10" for h in range(hours)]
+    return "ts,interval,open,high,low,close,volume\n" + "\n".join(rows) + "\n"
+
+
+@pytest.mark.parametrize(("replacement", "offered"), [("header only", 0), ("truncated", 5)])
+def test_a_shorter_file_never_replaces_the_stored_day_silently(tmp_path, warehouse_file, replacement, offered):
+    root = _user_folder(tmp_path, _day_csv(24))
+    assert materialize_day(warehouse_file, A_DAY, data_root=root).success
+    stored = _table(warehouse_file, "klines")
+    (root / "klines" / "binance" / "BTC.csv").write_text(_day_csv(offered) if offered else _day_csv(0).splitlines()[0] + "\n")
+    result = materialize_day(warehouse_file, A_DAY, data_root=root)
+    assert result.success
+    pd.testing.assert_frame_equal(_table(warehouse_file, "klines"), stored)  # the 24 stored rows are still there
+    with duckdb.connect(str(warehouse_file), read_only=True) as con:
+        notes = con.execute("select severity, message from ops.asset_notes where asset = 'raw/klines'").fetchall()
+        check = con.execute("select success, blocking from ops.validation_results where table_name = 'raw.klines' "
+                            "and expectation like 'every venue-day stored as delivered%'").fetchall()
+    assert notes and notes[0][0] == "warning"
+    assert f"binance: kept the 24 stored rows: files:klines/binance/BTC.csv offers {offered} for this day" in notes[-1][1]
+    assert check == [(False, False)]  # the check fails, as a warning: the other symbols' levels go on
+
+
+def test_replace_shorter_lets_a_file_replace_the_stored_day(tmp_path, warehouse_file):
+    from pipelines.defs.resources import MarketSourceResource
+    from tests.pipelines.dagster_helpers import assets_in_group, resources
+
+    root = _user_folder(tmp_path, _day_csv(24))
+    assert materialize_day(warehouse_file, A_DAY, data_root=root).success
+    (root / "klines" / "binance" / "BTC.csv").write_text(_day_csv(5))
+    res = resources(warehouse_file, data_root=root) | {
+        "market_source": MarketSourceResource(mode="files", files_root=str(root), landing_root=str(root / "landing"), replace_shorter=True)}
+    assert dg.materialize(assets_in_group("ingest"), resources=res, partition_key=A_DAY.isoformat(),
+                          instance=dg.DagsterInstance.ephemeral()).success
+    assert len(_table(warehouse_file, "klines")) == 5
+
+
+def test_an_empty_candle_file_is_a_warning_naming_the_file(tmp_path, warehouse_file):
+    root = _user_folder(tmp_path, "ts,interval,open,high,low,close,volume\n")
+    assert materialize_day(warehouse_file, A_DAY, data_root=root).success
+    with duckdb.connect(str(warehouse_file), read_only=True) as con:
+        notes = con.execute("select message from ops.asset_notes where asset = 'raw/klines'").fetchall()
+    assert notes == [("binance: files:klines/binance/BTC.csv holds no valid rows (0 rejects)",)]

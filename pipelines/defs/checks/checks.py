@@ -98,17 +98,24 @@ def per_day_records(table: str, frame: pd.DataFrame, outcomes: list[Outcome], da
 
 
 COMPUTED_RULE = "every symbol-day computed (ops.asset_notes)"
+STORED_RULE = "every venue-day stored as delivered (ops.asset_notes)"
 
 
 def computed_records(con, table: str, asset_path: list[str], days: list[dt.date]) -> pd.DataFrame:
-    """One validation row per day: did the asset compute every symbol of it? A symbol-day that failed
-    (or whose upstream failed) fails this rule without blocking the other symbols (its exports are
-    withheld by the export assets themselves)."""
+    """One validation row per day from the asset's notes, without blocking the other symbols.
+
+    Level tables: did the asset compute every symbol of the day? A symbol-day that failed (or whose
+    upstream failed) fails the rule, and its exports are withheld by the export assets themselves.
+    Raw tables: was every venue-day stored as delivered? A file with no rows, none on a day of its
+    span, or fewer rows than stored (the stored rows were kept) fails it.
+    """
+    raw = table.startswith("raw.")
     notes = con.execute(
-        "select day, symbol || ': ' || message as note from ops.asset_notes where asset = ? and severity = 'error' "
-        "and day between ? and ? order by day, symbol", ["/".join(asset_path), min(days), max(days)]).fetch_df()
+        "select day, symbol || ': ' || message as note from ops.asset_notes where asset = ? and (severity = 'error' or ?) "
+        "and day between ? and ? order by day, symbol", ["/".join(asset_path), raw, min(days), max(days)]).fetch_df()
     by_day = notes.groupby(pd.to_datetime(notes["day"]).dt.date)["note"].apply(list).to_dict() if len(notes) else {}
-    return pd.DataFrame([{"table_name": table, "day": day, "expectation": COMPUTED_RULE, "column_name": "symbol", "blocking": False,
+    return pd.DataFrame([{"table_name": table, "day": day, "expectation": STORED_RULE if raw else COMPUTED_RULE,
+                          "column_name": "symbol", "blocking": False,
                           "success": not by_day.get(day), "unexpected_count": len(by_day.get(day, [])),
                           "sample": json.dumps(by_day[day][:5]) if by_day.get(day) else None} for day in days])
 

@@ -13,7 +13,7 @@ from pipelines.defs.resources import DUCKDB_POOL, MarketSourceResource, Watchlis
 from pipelines.lib.exchanges.live import Skipped
 from pipelines.lib.normalize import Normalized, SourceFormatError
 from pipelines.lib.progress import report
-from pipelines.lib.warehouse import Partition, replace_partition, replace_rejects, upsert_partition
+from pipelines.lib.warehouse import Partition, replace_notes, replace_partition, replace_rejects, upsert_partition
 from pipelines.lib.watchlist import WatchlistError
 
 # Exchange calls fail transiently (429, 5xx, timeouts); a write that lost the DuckDB lock race
@@ -48,13 +48,39 @@ class FilesRange:
     def add(self, partition: Partition, batch: Normalized, source: str) -> None:
         self.pending.setdefault((partition.table, partition.venue, partition.symbol, source), []).append(batch)
 
-    def write(self, con) -> None:
+    def write(self, con, allow_shorter: bool, notes: "DayNotes") -> None:
         for (table, venue, symbol, source), batches in self.pending.items():
             rows = pd.concat([b.rows for b in batches], ignore_index=True)
             # Rejects without a day (unparseable timestamps) come with every day of their file: keep them once.
             rejects = pd.concat([batches[0].rejects] + [b.rejects[b.rejects["day"].notna()] for b in batches[1:]],
                                 ignore_index=True)
-            replace_partition(con, Partition(table, venue, symbol, self.first, days=self.days), rows, rejects, source)
+            kept = replace_partition(con, Partition(table, venue, symbol, self.first, days=self.days), rows, rejects, source,
+                                     allow_shorter=allow_shorter)
+            notes.kept(venue, symbol, source, kept)
+
+
+class DayNotes:
+    """What an ingest could not store as delivered, per (symbol, day): ops.asset_notes of raw/<table>."""
+
+    def __init__(self, context, table: str):
+        self.context, self.asset = context, f"raw/{table}"
+        self.notes: dict[tuple[str, dt.date], list[tuple[str, str]]] = {}
+
+    def touch(self, symbol: str, day: dt.date) -> None:
+        self.notes.setdefault((symbol, day), [])
+
+    def warn(self, symbol: str, day: dt.date, message: str) -> None:
+        self.notes.setdefault((symbol, day), []).append(("warning", message))
+        self.context.log.warning(f"{self.asset} {symbol} {day}: {message}")
+
+    def kept(self, venue: str, symbol: str, source: str, kept: list) -> None:
+        for k in kept:
+            self.warn(symbol, k.day, f"{venue}: kept the {k.stored} stored rows: {source} offers {k.offered} for this day "
+                                     "(a shorter slice never replaces a fuller one; market_source.replace_shorter allows it)")
+
+    def write(self, con) -> None:
+        for (symbol, day), notes in self.notes.items():
+            replace_notes(con, self.asset, symbol, day, notes)
 
 
 def _ingest(
@@ -74,10 +100,12 @@ def _ingest(
     # Files are read whole anyway: a contiguous range is written as one slice per (venue, symbol),
     # one transaction instead of one per day (~8 ms each, a third of the demo's ingest time).
     files_range = FilesRange(days) if not live and days == contiguous(days) else None
+    notes = DayNotes(context, table)
     with warehouse(duckdb) as con:
         for day in days:
             written = rejected = 0
             for spec, listing in listings:
+                notes.touch(spec.symbol, day)
                 if listing.venue in faults.stopped:
                     continue
                 loaded = None
@@ -90,19 +118,24 @@ def _ingest(
                     continue
                 partition = Partition(table, listing.venue, spec.symbol, day)
                 batch = loaded.batch
+                if loaded.note:
+                    notes.warn(spec.symbol, day, f"{listing.venue}: {loaded.note}")
                 if loaded.problems:
                     # Wrong shape: keep what the payload held as rejects, leave stored rows alone, fail below.
                     replace_rejects(con, partition, batch.rejects, loaded.source)
-                    faults.shape_errors.extend(f"{listing.venue} {endpoint}: field '{field}' ({spec.symbol}, {day})"
-                                               for endpoint, field in loaded.problems)
+                    faults.shape_errors.extend(f"{listing.venue} {endpoint}: field '{field}' {reason} ({spec.symbol}, {day})"
+                                               for endpoint, field, reason in loaded.problems)
                 else:
                     # A user's files are the truth for their days (slice replace); an exchange's answer
                     # only adds and corrects rows (upsert): its windows move on, stored rows must not vanish.
                     if files_range is not None:
                         files_range.add(partition, batch, loaded.source)
+                    elif live:
+                        upsert_partition(con, partition, batch.rows, batch.rejects, loaded.source)
                     else:
-                        write = upsert_partition if live else replace_partition
-                        write(con, partition, batch.rows, batch.rejects, loaded.source)
+                        notes.kept(listing.venue, spec.symbol, loaded.source,
+                                   replace_partition(con, partition, batch.rows, batch.rejects, loaded.source,
+                                                     allow_shorter=market_source.replace_shorter))
                     written += len(batch.rows)
                     if len(batch.rows):
                         last_rows = batch.rows
@@ -112,7 +145,8 @@ def _ingest(
             per_day.append({"day": day.isoformat(), "rows": written, "rejects": rejected})
             report(context, f"{day} raw.{table}: {written} rows, {rejected} rejects")
         if files_range is not None:
-            files_range.write(con)
+            files_range.write(con, market_source.replace_shorter, notes)
+        notes.write(con)
     for reason, count in skipped.items():
         context.log.info(f"raw.{table}: skipped {count}x: {reason}")
     faults.raise_if_any(table)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pipelines.lib import landing
 from pipelines.lib.exchanges.http import PayloadShapeError, RateLimitStop, RequestBudget, VenueHttp
-from pipelines.lib.exchanges.payload import Fetched, to_normalized
+from pipelines.lib.exchanges.payload import Fetched, check_spacing, to_normalized
 from pipelines.lib.exchanges.venues import (
     DAY_MS,
     HOUR_MS,
@@ -115,7 +115,8 @@ class Loaded:
 
     batch: Normalized
     source: str
-    problems: tuple[tuple[str, str], ...] = ()  # (endpoint, field)
+    problems: tuple[tuple[str, str, str], ...] = ()  # (endpoint, field, reason)
+    note: str | None = None  # something the day lacks (an empty file), recorded as a warning
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,9 @@ def stream_liquidations(venue: str, records, listing: Listing | None, window: Wi
             order = event.get("o") if isinstance(event, dict) else None
             if not isinstance(order, dict) or "s" not in order:
                 orphans.problems.append(("o.s", "not a forceOrder event with a symbol", record))
+            elif "ps" in order:
+                # COIN-M events (dstream) carry the pair `ps` and count quantity in USD contracts, not base units.
+                orphans.problems.append(("o.ps", "a COIN-M forceOrder (quantity in contracts, not base): not a USDⓈ-M event", record))
             elif order["s"] == instrument:
                 mine.extend(parse_binance_force_order(event, endpoint))
         elif venue == "bybit":
@@ -263,12 +267,13 @@ class LiveSource:
             raise PayloadShapeError(venue, f"{table} pages", "<pagination>", str(exc)) from exc
         if isinstance(fetched, Skipped):
             return fetched
+        check_spacing(fetched)
         if not fetched.records and not fetched.problems:
             # An empty answer must not replace rows already stored (e.g. by a backfill).
             return Skipped(f"{venue} returned no {table} rows for {symbol} on {day} ({fetched.endpoint})")
         source = f"{venue}:{fetched.endpoint}"
         batch = to_normalized(fetched, venue, symbol, source, day)
-        return Loaded(batch, source, tuple(dict.fromkeys((fetched.endpoint, f) for f, _, _ in fetched.problems)))
+        return Loaded(batch, source, tuple(dict.fromkeys((fetched.endpoint, f, r) for f, r, _ in fetched.problems)))
 
     def stream_orphans(self, venue: str, day: dt.date) -> Fetched:
         """Landing messages of `day` that belong to no symbol (not JSON, unknown shape)."""

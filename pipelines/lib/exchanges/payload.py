@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipelines.lib.normalize import TABLE_FIELDS, Normalized, normalize
+from pipelines.lib.normalize import INTERVAL_SECONDS, TABLE_FIELDS, Normalized, normalize
 from pipelines.lib.warehouse import REJECT_COLUMNS, reject_payload
 
 Getter = str | int | Callable[[Any], Any]
@@ -111,3 +111,36 @@ def to_normalized(fetched: Fetched, venue: str, symbol: str, source: str, day) -
     )
     rejects = pd.concat([normalized.rejects, shape], ignore_index=True) if len(normalized.rejects) else shape
     return Normalized(rows=normalized.rows, rejects=rejects)
+
+
+def _duration(ms: int) -> str:
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms} ms"
+
+
+def check_spacing(fetched: Fetched) -> None:
+    """Bars must be as far apart as the interval asked for: a venue that answers 5-minute OI, 1-minute
+    candles or 4-hour bars to a 1h request adds a shape problem on `ts` (the load fails, naming venue,
+    endpoint and the spacing found) instead of being stored as 1h. Judged on the greatest common
+    divisor of the gaps, so missing bars are not mistaken for a coarser interval."""
+    import math
+
+    stamps: dict[str, set[int]] = {}
+    for record in fetched.records:
+        interval = record.get("interval")
+        try:
+            ts = int(float(record["ts"]))
+        except (TypeError, ValueError, KeyError):
+            continue  # normalize rejects it
+        if interval in INTERVAL_SECONDS:
+            stamps.setdefault(interval, set()).add(ts)
+    for interval, values in stamps.items():
+        ordered = sorted(values)
+        if len(ordered) < 2:
+            continue
+        spacing = math.gcd(*(b - a for a, b in zip(ordered, ordered[1:])))
+        if spacing != INTERVAL_SECONDS[interval] * 1000:
+            fetched.problems.append(("ts", f"holds bars {_duration(spacing)} apart, but {interval} was asked for",
+                                     {"first_ts": ordered[0], "second_ts": ordered[1], "rows": len(ordered)}))

@@ -126,9 +126,17 @@ class BinanceClient(VenueClient):
             # An unclosed candle (closeTime in the future) would be stored as if it were final.
             return [row for row in page if not (has(row, 6) and (_ms(row[6]) or 0) >= now_ms)] if isinstance(page, list) else page
 
-        return collect("klines", endpoint, page_forwards(fetch, 0, window, HOUR_MS),
-                       {"ts": 0, "open": 1, "high": 2, "low": 3, "close": 4, "volume": 5, "quote_volume": 7,
-                        "taker_buy_volume": 9}, window, {"interval": INTERVAL})
+        out = collect("klines", endpoint, page_forwards(fetch, 0, window, HOUR_MS),
+                      {"ts": 0, "open": 1, "high": 2, "low": 3, "close": 4, "volume": 5, "close_time": 6, "quote_volume": 7,
+                       "taker_buy_volume": 9}, window, {"interval": INTERVAL})
+        # Each kline says when it closes: a bar that does not last the asked interval (a weekly kline) is not stored.
+        for record in out.records:
+            opened, closed = _ms(record["ts"]), _ms(record["close_time"])
+            if opened is not None and closed is not None and closed - opened + 1 != HOUR_MS:
+                out.problems.append(("[6] closeTime", f"bar lasts {(closed - opened + 1) / HOUR_MS:g} h, {INTERVAL} was asked for",
+                                     record))
+        out.records = [{k: v for k, v in r.items() if k != "close_time"} for r in out.records]
+        return out
 
     def oi_window_covers(self, window: Window) -> bool:
         return window.start_ms >= (self.clock() * 1000) - self.OI_HISTORY_DAYS * DAY_MS
@@ -197,6 +205,17 @@ class BybitClient(VenueClient):
         result = self.http.get(endpoint, params).get("result")
         if not isinstance(result, dict) or not isinstance(result.get("list"), list):
             raise PayloadShapeError(self.venue, endpoint, "result.list", "missing or not a list")
+        # Bybit echoes what it answered for: an `inverse` answer has base and quote volume swapped, another
+        # symbol's rows are not ours. Refuse the answer rather than store it under what we asked for.
+        for name in ("category", "symbol"):
+            echoed = result.get(name)
+            if echoed not in (None, "") and name in params and echoed != params[name]:
+                raise PayloadShapeError(self.venue, endpoint, f"result.{name}",
+                                        f"is {echoed!r}, but {params[name]!r} was asked for")
+        for item in result["list"]:
+            if isinstance(item, dict) and item.get("symbol") not in (None, "") and item["symbol"] != params.get("symbol"):
+                raise PayloadShapeError(self.venue, endpoint, "result.list[].symbol",
+                                        f"is {item['symbol']!r}, but {params.get('symbol')!r} was asked for")
         return result
 
     def _newest_first(self, endpoint: str, params: dict, end_param: str, window: Window, time_key) -> Iterator[list]:
