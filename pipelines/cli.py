@@ -207,7 +207,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return exit_code(result)
 
 
-SCORED_DAYS = (dt.date(2026, 3, 4), dt.date(2026, 3, 5))  # the bundled days with realized (OKX) liquidations
+SCORED_DAYS = (dt.date(2026, 3, 4), dt.date(2026, 3, 5))
+MIN_RESAMPLES = 20  # fewer day-resamples cannot place a 2.5 % / 97.5 % percentile  # the bundled days with realized (OKX) liquidations
 
 
 def demo_scorecards(con, args) -> list[str]:
@@ -265,24 +266,30 @@ def format_scorecard(report, symbol: str, start, end) -> str:
                     "spearman_pooled_ci_high", "capture_top10", "capture_top10_ci_low", "capture_top10_ci_high", "partial_rank"]]
     table = shown.assign(realized_usd=shown["realized_usd"] / 1e6).round(3).rename(columns={"realized_usd": "realized_musd"})
     window = report.attrs.get("window", "?")
+    models = ["objective:default"] if "objective:default" in report.index else [
+        m for m in report.index if m not in ("range_only", "fixed_bands", "placebo")]
+    verdicts = "\n".join(f"=> {verdict(report, m)}" for m in models)
     return (f"Scorecard {symbol} {start} → {end} (windows of {window}; 95 % intervals resample whole days):\n"
-            f"{table.to_string()}\n=> {verdict(report, 'objective:default' if 'objective:default' in report.index else 'external')}")
+            f"{table.to_string()}\n{verdicts}")
 
 
 def cmd_score(args: argparse.Namespace) -> int:
     import duckdb
 
-    from pipelines.lib.scorecard import file_levels, scorecard
+    from pipelines.lib.scorecard import INTERVAL, check_window, file_levels, scorecard
     from pipelines.lib.watchlist import WatchlistError, load_watchlist
 
     try:
         spec = load_watchlist(watchlist_path()).get(args.symbol)
+        if args.resamples < MIN_RESAMPLES:
+            raise ValueError(f"--resamples must be at least {MIN_RESAMPLES} for a 95 % interval, got {args.resamples}")
+        window = check_window(args.window, INTERVAL)
         external = file_levels(args.levels) if args.levels else None
     except (WatchlistError, ValueError, FileNotFoundError) as exc:
         print(f"liqlevels score: {exc}", file=sys.stderr)
         return 2
     with duckdb.connect(str(warehouse_path()), read_only=True) as con:
-        report, _, _ = scorecard(con, spec.symbol, list(spec.listings), args.start, args.end, args.window, external, args.resamples)
+        report, _, _ = scorecard(con, spec.symbol, list(spec.listings), args.start, args.end, window, external, args.resamples)
     if report.empty:
         print(f"liqlevels score: no candles for {spec.symbol} in {args.start} → {args.end}", file=sys.stderr)
         return 1
@@ -314,8 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--start", type=_date, required=True, help="first UTC day scored")
     score.add_argument("--end", type=_date, required=True, help="last UTC day scored (inclusive)")
     score.add_argument("--levels", help="CSV/Parquet with created_ts, side (long/short), price, notional_usd (default: the warehouse's levels)")
-    score.add_argument("--window", default="30min", help="window length (pandas offset, default 30min; never finer than the candles)")
-    score.add_argument("--resamples", type=int, default=200, help="bootstrap resamples of whole days (default 200)")
+    score.add_argument("--window", default=None,
+                       help="window length, a whole number of bars (e.g. 1h, 4h; default: one bar). Finer than the candles is refused")
+    score.add_argument("--resamples", type=int, default=200, help=f"bootstrap resamples of whole days (default 200, at least {MIN_RESAMPLES})")
     score.set_defaults(func=cmd_score)
     return parser
 

@@ -46,22 +46,71 @@ def warehouse_models(con, symbol: str, start: dt.date, end: dt.date, pool_venue:
     return models
 
 
-def file_levels(path: str) -> pd.DataFrame:
-    """An external level file (CSV or Parquet): created_ts, side (long/short), price, notional_usd."""
+GROUP_COLUMNS = ("method", "preset", "venue")  # a level file that holds several models is scored per group
+
+
+def file_levels(path: str) -> dict[str, pd.DataFrame]:
+    """An external level file (CSV or Parquet): created_ts (or known_ts), side (long/short), price,
+    notional_usd — as {model name: levels}.
+
+    A file that mixes methods, presets or venues (e.g. our own level files) is split into one model
+    per (method, preset, venue) group, named `file:<method>:<preset>:<venue>`: scoring them as one
+    would count positions twice. Behavioral rows are sized by their `weight`. A row without a size
+    is refused with the rows named, not scored as zero.
+    """
     frame = pd.read_parquet(path) if str(path).endswith(".parquet") else pd.read_csv(path)
-    missing = {"created_ts", "side", "price", "notional_usd"} - set(frame.columns)
+    time_column = "known_ts" if "known_ts" in frame.columns else "created_ts"
+    missing = {time_column, "side", "price", "notional_usd"} - set(frame.columns)
     if missing:
         raise ValueError(f"level file {path}: missing column(s) {', '.join(sorted(missing))}")
+    if frame.empty:
+        raise ValueError(f"level file {path}: no rows")
     bad = ~frame["side"].isin(["long", "short"])
     if bad.any():
         raise ValueError(f"level file {path}: field 'side' must be long or short, got {sorted(set(frame.loc[bad, 'side'].astype(str)))[:5]}")
-    created = pd.to_datetime(frame["created_ts"], utc=True).dt.tz_convert(None)
-    return pd.DataFrame({"created_ts": created, "side": frame["side"], "price": frame["price"].astype(float),
-                         "size": frame["notional_usd"].astype(float)})
+    size = pd.to_numeric(frame["notional_usd"], errors="coerce")
+    if "method" in frame.columns and "weight" in frame.columns:
+        size = size.where(frame["method"] != "behavioral", pd.to_numeric(frame["weight"], errors="coerce"))
+    price = pd.to_numeric(frame["price"], errors="coerce")
+    unsized = ~(size > 0) | ~(price > 0)
+    if unsized.any():
+        rows = ", ".join(str(i + 2) for i in np.flatnonzero(unsized.to_numpy())[:5])
+        raise ValueError(f"level file {path}: {int(unsized.sum())} rows without a positive notional_usd (or weight for "
+                         f"behavioral rows) or price, e.g. line(s) {rows}: refusing to score them as zero")
+    created = pd.to_datetime(frame[time_column], utc=True).dt.tz_convert(None)
+    levels = pd.DataFrame({"created_ts": created, "side": frame["side"], "price": price.astype(float), "size": size.astype(float)})
+    groups = [c for c in GROUP_COLUMNS if c in frame.columns]
+    if not groups:
+        return {"external": levels}
+    keys = frame[groups].astype(str).agg(":".join, axis=1)
+    if keys.nunique() == 1:
+        return {f"file:{keys.iloc[0]}": levels}
+    return {f"file:{key}": group for key, group in levels.groupby(keys, sort=True)}
+
+
+def bar_interval_of(con, symbol: str, venues: list[str], start: dt.date, end: dt.date) -> str:
+    """The interval the scorecard reads candles at for this symbol (one place: `INTERVAL` for now)."""
+    return INTERVAL
+
+
+def check_window(window: str | None, bar_interval: str) -> str:
+    """A scoring window: a pandas offset no finer than the candles (windows cannot split a bar)."""
+    if window is None:
+        return bar_interval
+    try:
+        length = pd.Timedelta(window)
+    except ValueError:
+        raise ValueError(f"--window {window!r} is not a duration (e.g. 1h, 4h, 1d)") from None
+    if length < pd.Timedelta(seconds=INTERVAL_SECONDS[bar_interval]):
+        raise ValueError(f"--window {window} is finer than the {bar_interval} candles: windows cannot split a bar; "
+                         f"use --window {bar_interval} or longer")
+    if length % pd.Timedelta(seconds=INTERVAL_SECONDS[bar_interval]):
+        raise ValueError(f"--window {window} is not a whole number of {bar_interval} bars")
+    return window
 
 
 def scorecard(con, symbol: str, venues: list[str], start: dt.date, end: dt.date, window: str = DEFAULT_WINDOW,
-              external: pd.DataFrame | None = None, resamples: int = 200) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+              external: pd.DataFrame | dict[str, pd.DataFrame] | None = None, resamples: int = 200) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """(report: one row per model and baseline, the scored windows, predictions per model).
 
     Scores the windows of [start, end]; levels and placebo levels come from up to 31 days before, so
@@ -87,7 +136,9 @@ def scorecard(con, symbol: str, venues: list[str], start: dt.date, end: dt.date,
     window = window_for(window)
     windows = quality.make_windows(bars, events, window)
     in_range = (windows["start"] >= pd.Timestamp(range_start)).to_numpy()
-    models = {"external": external} if external is not None else warehouse_models(con, symbol, start, end, venue)
+    if isinstance(external, pd.DataFrame):
+        external = {"external": external}
+    models = external if external is not None else warehouse_models(con, symbol, start, end, venue)
     scored = windows[in_range].reset_index(drop=True)
     names = [*models, "range_only", "fixed_bands", "placebo"]
     if scored["long_usd"].sum() + scored["short_usd"].sum() <= 0:  # nothing realized: nothing to score, the rows say so

@@ -102,6 +102,8 @@ class FakeExchanges:
         self.server, self.market, self.faults = server, market, FaultScript()
         self.timeout_sleep = timeout_sleep
         self.requests: list[tuple[str, dict]] = []
+        self.binance_kline_ms = 3_600_000  # what each kline's closeTime says it lasts (a weekly kline: 7 days)
+        self.bybit_category = "linear"  # what Bybit echoes back
         routes = {
             "/fapi/v1/klines": self.binance_klines,
             "/futures/data/openInterestHist": self.binance_oi,
@@ -171,7 +173,7 @@ class FakeExchanges:
     # -- Binance USDⓈ-M: oldest first, [openTime, "o", ...] arrays, decimals as strings ----------------
     def binance_klines(self, a):
         page = self._oldest_first(self._window(self.market.klines["binance"], a.get("startTime"), a.get("endTime")))
-        return [[int(r.ts), s(r.open), s(r.high), s(r.low), s(r.close), s(r.volume), int(r.ts) + 3_599_999,
+        return [[int(r.ts), s(r.open), s(r.high), s(r.low), s(r.close), s(r.volume), int(r.ts) + self.binance_kline_ms - 1,
                  s(r.quote_volume), 1000, s(r.taker_buy_volume), s(r.taker_buy_volume * r.close), "0"] for r in page.itertuples()]
 
     def binance_oi(self, a):
@@ -191,7 +193,7 @@ class FakeExchanges:
     def bybit_klines(self, a):
         page = self._newest_first(self._window(self.market.klines["bybit"], a.get("start"), a.get("end")))
         rows = [[str(int(r.ts)), s(r.open), s(r.high), s(r.low), s(r.close), s(r.volume), s(r.quote_volume)] for r in page.itertuples()]
-        return self._bybit({"category": "linear", "symbol": a["symbol"], "list": rows})
+        return self._bybit({"category": self.bybit_category, "symbol": a["symbol"], "list": rows})
 
     def bybit_oi(self, a):
         frame = self._window(self.market.open_interest["bybit"], a.get("startTime"), a.get("endTime")).sort_values("ts", ascending=False)

@@ -70,3 +70,28 @@ def test_a_day_without_realized_liquidations_gives_no_verdict(bundled_warehouse)
                          capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 0, out.stderr
     assert "no verdict: no realized liquidations" in out.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--window", "30min"], "--window 30min is finer than the 1h candles: windows cannot split a bar"),
+    (["--window", "abc"], "--window 'abc' is not a duration"),
+    (["--resamples", "0"], "--resamples must be at least 20"),
+])
+def test_score_refuses_windows_and_resamples_it_cannot_honour(bundled_warehouse, args, message):
+    out = run_score(bundled_warehouse[0], *args)
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_score_splits_a_level_file_that_mixes_models_and_refuses_rows_without_size(bundled_warehouse, tmp_path):
+    mixed = pd.DataFrame({"created_ts": ["2026-03-03T00:00:00Z"] * 4, "side": ["long", "short", "long", "short"],
+                          "price": [69_000.0, 74_000.0, 68_000.0, 75_000.0], "notional_usd": [1e6, 1e6, None, None],
+                          "weight": [None, None, 50.0, 60.0], "method": ["objective", "objective", "behavioral", "behavioral"],
+                          "preset": "default", "venue": ["all", "all", "binance", "binance"]})
+    mixed.to_csv(tmp_path / "mixed.csv", index=False)
+    out = run_score(bundled_warehouse[0], "--levels", str(tmp_path / "mixed.csv"))
+    assert out.returncode == 0, out.stderr
+    assert "file:objective:default:all" in out.stdout and "file:behavioral:default:binance" in out.stdout
+    assert out.stdout.count("=> ") == 2  # one verdict per model in the file
+    mixed.assign(method="objective").to_csv(tmp_path / "unsized.csv", index=False)
+    out = run_score(bundled_warehouse[0], "--levels", str(tmp_path / "unsized.csv"))
+    assert out.returncode == 2 and "2 rows without a positive notional_usd" in out.stderr and "line(s) 4, 5" in out.stderr

@@ -268,7 +268,7 @@ class LiveSource:
         if isinstance(fetched, Skipped):
             return fetched
         check_spacing(fetched)
-        if not fetched.records and not fetched.problems:
+        if not fetched.records and not fetched.problems and not fetched.row_rejects:
             # An empty answer must not replace rows already stored (e.g. by a backfill).
             return Skipped(f"{venue} returned no {table} rows for {symbol} on {day} ({fetched.endpoint})")
         source = f"{venue}:{fetched.endpoint}"

@@ -20,6 +20,14 @@ from pipelines.lib.warehouse import REJECT_COLUMNS, reject_payload
 Getter = str | int | Callable[[Any], Any]
 
 
+class RowReject(ValueError):
+    """Raised by a mapping function: this item cannot become a row, for a reason worth storing."""
+
+    def __init__(self, field: str, reason: str):
+        super().__init__(reason)
+        self.field, self.reason = field, reason
+
+
 class MissingField(KeyError):
     def __init__(self, name: str):
         super().__init__(name)
@@ -52,11 +60,13 @@ class Fetched:
     table: str
     endpoint: str
     records: list[dict] = field(default_factory=list)
-    problems: list[tuple[str, str, Any]] = field(default_factory=list)  # (field, reason, item)
+    problems: list[tuple[str, str, Any]] = field(default_factory=list)  # (field, reason, item): shape errors
+    row_rejects: list[tuple[str, str, Any]] = field(default_factory=list)  # (field, reason, item): bad rows, not a bad shape
 
     def extend(self, other: Fetched) -> None:
         self.records.extend(other.records)
         self.problems.extend(other.problems)
+        self.row_rejects.extend(other.row_rejects)
 
 
 def extract(table: str, endpoint: str, items: list, mapping: dict[str, Getter], constants: dict | None = None) -> Fetched:
@@ -70,6 +80,9 @@ def extract(table: str, endpoint: str, items: list, mapping: dict[str, Getter], 
             record = {name: (get(item) if callable(get) else pick(item, get)) for name, get in mapping.items()}
         except MissingField as missing:
             out.problems.append((missing.name, f"missing in the {endpoint} payload", item))
+            continue
+        except RowReject as reject:
+            out.row_rejects.append((reject.field, reject.reason, item))
             continue
         out.records.append(record | (constants or {}))
     return out
@@ -99,13 +112,13 @@ def to_normalized(fetched: Fetched, venue: str, symbol: str, source: str, day) -
     columns = ["ts"] + [f.name for f in TABLE_FIELDS[fetched.table]]
     frame = pd.DataFrame(fetched.records, columns=columns) if fetched.records else pd.DataFrame(columns=columns, dtype=object)
     normalized = normalize(fetched.table, frame, venue=venue, symbol=symbol, source=source)
-    if not fetched.problems:
+    if not fetched.problems and not fetched.row_rejects:
         return normalized
     shape = pd.DataFrame(
         [
             {"table_name": fetched.table, "venue": venue, "symbol": symbol, "day": day, "source": source,
              "field": name, "reason": reason, "payload": reject_payload(item if isinstance(item, dict) else {"item": item})}
-            for name, reason, item in fetched.problems
+            for name, reason, item in fetched.problems + fetched.row_rejects
         ],
         columns=REJECT_COLUMNS,
     )

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from pipelines.lib.exchanges.http import ExchangeError, PayloadShapeError, RateLimitStop, VenueHttp
-from pipelines.lib.exchanges.payload import Fetched, extract, has, number, pick, product
+from pipelines.lib.exchanges.payload import Fetched, RowReject, extract, has, number, pick, product
 from pipelines.lib.watchlist import Listing
 
 HOUR_MS = 3_600_000
@@ -123,8 +123,12 @@ class BinanceClient(VenueClient):
         def fetch(start: int) -> list:
             page = self.http.get(endpoint, {"symbol": listing.instrument, "interval": INTERVAL, "startTime": start,
                                             "endTime": window.end_ms - 1, "limit": 1500}, weight=10)
-            # An unclosed candle (closeTime in the future) would be stored as if it were final.
-            return [row for row in page if not (has(row, 6) and (_ms(row[6]) or 0) >= now_ms)] if isinstance(page, list) else page
+            # An unclosed candle (closeTime in the future) would be stored as if it were final. (A bar that lasts
+            # longer than asked, a weekly kline, is kept for the closeTime check below, which refuses it.)
+            def unclosed(row) -> bool:
+                return (has(row, 6) and has(row, 0) and (_ms(row[6]) or 0) >= now_ms
+                        and (_ms(row[6]) or 0) - (_ms(row[0]) or 0) + 1 == HOUR_MS)
+            return [row for row in page if not unclosed(row)] if isinstance(page, list) else page
 
         out = collect("klines", endpoint, page_forwards(fetch, 0, window, HOUR_MS),
                       {"ts": 0, "open": 1, "high": 2, "low": 3, "close": 4, "volume": 5, "close_time": 6, "quote_volume": 7,
@@ -256,8 +260,16 @@ class BybitClient(VenueClient):
             return both / 2.0 if isinstance(both, float) else both
 
         def usd(item):
-            price = hourly_open.get(_ms(pick(item, "timestamp")))
-            return product(one_side(item), price) if price is not None else None
+            ts = _ms(pick(item, "timestamp"))
+            price = hourly_open.get(ts)
+            if price is None and ts is not None and hourly_open:
+                # No candle at that hour: the nearest one within an hour values it (its open), else a reject saying so.
+                nearest = min(hourly_open, key=lambda t: abs(t - ts))
+                price = hourly_open[nearest] if abs(nearest - ts) <= HOUR_MS else None
+            if price is None:
+                raise RowReject("oi_usd", "no bybit kline within an hour of this OI timestamp to value it in USD "
+                                          "(Bybit reports OI in coins only)")
+            return product(one_side(item), price)
 
         def pages() -> Iterator[list]:
             cursor = ""
