@@ -26,11 +26,18 @@ class PineRenderError(ValueError):
     pass
 
 
+def size_usd(levels: pd.DataFrame) -> pd.Series:
+    """A level's own size in USD: objective notional, behavioral pool volume_usd (weight × price)."""
+    notional = levels["notional_usd"].astype(float) if "notional_usd" in levels else pd.Series(float("nan"), index=levels.index)
+    volume = levels["volume_usd"].astype(float) if "volume_usd" in levels else pd.Series(float("nan"), index=levels.index)
+    return notional.fillna(volume).fillna(0.0)
+
+
 def select_levels(levels: pd.DataFrame, max_levels: int = MAX_LINES) -> pd.DataFrame:
     """The strongest `max_levels` rows (by strength, then USD), strongest first; ties keep input order."""
-    ranked = levels.assign(_order=range(len(levels))).sort_values(
-        ["strength", "notional_usd", "_order"], ascending=[False, False, True], kind="stable")
-    return ranked.head(max_levels).drop(columns="_order").reset_index(drop=True)
+    ranked = levels.assign(_order=range(len(levels)), _size=size_usd(levels)).sort_values(
+        ["strength", "_size", "_order"], ascending=[False, False, True], kind="stable")
+    return ranked.head(max_levels).drop(columns=["_order", "_size"]).reset_index(drop=True)
 
 
 def decimals_for_tick(tick_size: float) -> int:
@@ -71,8 +78,8 @@ def render(
     """Pine v6 source drawing the strongest `max_levels` of `levels`.
 
     `levels` columns: price, side ('long'/'short'), method ('objective'/'behavioral'), leverage,
-    strength (0-1), notional_usd (or weight for behavioral), created_ts. The levels are valid from
-    the end of `as_of` for `valid_hours`.
+    strength (0-1), notional_usd (objective) / volume_usd (behavioral), known_ts (or created_ts): a
+    line starts when its level became known. The levels are valid from the end of `as_of` for `valid_hours`.
     """
     if not SYMBOL_PATTERN.fullmatch(symbol or ""):
         raise PineRenderError(f"invalid symbol {symbol!r} for a Pine script: expected A-Z/0-9")
@@ -84,10 +91,10 @@ def render(
     drawn = select_levels(levels, max_levels)
     decimals = decimals_for_tick(tick_size)
     prices = [f"{round_to_tick(p, tick_size):.{decimals}f}" for p in drawn["price"]]
-    times = [str(int(pd.Timestamp(t).value // 1_000_000)) for t in drawn["created_ts"]]
+    times = [str(int(pd.Timestamp(t).value // 1_000_000)) for t in drawn["known_ts" if "known_ts" in drawn else "created_ts"]]
     codes = [str(level_code(s, m, lev)) for s, m, lev in zip(drawn["side"], drawn["method"], drawn["leverage"])]
     strengths = [f"{min(max(s, 0.0), 1.0):.2f}" for s in drawn["strength"]]
-    usd_m = [f"{u / 1e6:.2f}" for u in drawn["notional_usd"].astype(float).fillna(0.0)]
+    usd_m = [f"{u / 1e6:.2f}" for u in size_usd(drawn)]
     valid_to = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time()) + dt.timedelta(hours=valid_hours)
     substitutions = {
         "SYMBOL": symbol,

@@ -17,24 +17,34 @@ import pyarrow.parquet as pq
 
 from pipelines.lib.watchlist import validate_symbol
 
-SCHEMA_VERSION = 1
+# 2: known_ts (when the level could be known: the close of the bar that made it), expires_ts,
+#    initial_notional_usd, volume_usd (behavioral size in USD); strength per (method, preset, venue).
+SCHEMA_VERSION = 2
 # The level-file schema (documented in the README); one row per level standing on the as-of day.
 LEVEL_FILE_COLUMNS = {
     "schema_version": "int: version of this schema",
     "as_of": "date: the UTC day the levels stand at the end of",
     "symbol": "canonical symbol (BTC)",
-    "venue": "venue whose data made the level, or 'all' (aggregated across venues)",
+    "venue": "objective: venue whose open interest made the level, or 'all' (aggregated across venues); "
+             "behavioral: venue whose candles made the pool",
     "method": "'objective' (open interest) or 'behavioral' (swing liquidity pools)",
     "preset": "parameter preset of the method ('default', 'leviathan')",
     "side": "'long' (long liquidations, below price) or 'short' (above price)",
     "leverage": "leverage tier (10, 25, 50, 100); null for behavioral levels",
-    "price": "liquidation price, USD",
-    "notional_usd": "USD of positions liquidated at the level (objective); null for behavioral",
-    "weight": "pool weight (behavioral, volume units); null for objective",
-    "strength": "0-1: the level's size relative to the largest of its symbol, method and day",
+    "price": "liquidation price (objective) or pool price (behavioral), USD",
+    "notional_usd": "objective: USD of positions still open at the level at the end of the day; null for behavioral",
+    "initial_notional_usd": "objective: USD of positions the level was created with; null for behavioral",
+    "weight": "behavioral: pool weight, the base-unit volume of the 10 bars ending at the swing; null for objective",
+    "volume_usd": "behavioral: weight × pool price, the USD traded around the swing (a size estimate, not liquidation USD); "
+                  "null for objective",
+    "strength": "0-1: the level's size (notional_usd, or weight) relative to the largest of its method, preset and venue "
+                "that day",
     "size_class": "small / medium / large (objective)",
-    "created_ts": "UTC time the level was created",
-    "status": "'active' at the end of the day, or 'filled' / 'expired' during it",
+    "created_ts": "UTC open of the bar that made the level (the level is not known before known_ts)",
+    "known_ts": "UTC time the level became known: the close of that bar; draw and score from here",
+    "expires_ts": "objective: UTC time an unfilled level expires; null for behavioral (a pool stands until swept)",
+    "status": "'active' at the end of the day; objective 'filled' (price reached it) or 'expired' during the day; "
+              "behavioral 'swept' (price traded through the pool) during the day",
     "level_id": "stable id of the level across days",
 }
 
@@ -42,8 +52,17 @@ LEVEL_FILE_COLUMNS = {
 POOL_SIDE_TO_LIQUIDATED = {"sell-side": "long", "buy-side": "short"}  # pools below price stop longs
 
 
-def level_file_rows(objective: pd.DataFrame, behavioral: pd.DataFrame | None = None) -> pd.DataFrame:
-    """`levels.objective` (+ `levels.behavioral`) rows of one symbol-day → rows of the level-file schema."""
+def _nulls(n: int, dtype: str) -> pd.Series:
+    return pd.Series([None] * n, dtype=dtype)
+
+
+def level_file_rows(objective: pd.DataFrame, behavioral: pd.DataFrame | None = None, bar_seconds: int = 3600) -> pd.DataFrame:
+    """`levels.objective` (+ `levels.behavioral`) rows of one symbol-day → rows of the level-file schema.
+
+    `bar_seconds` is the bar interval the levels were computed at: a level is known at its bar's close.
+    """
+    bar = pd.Timedelta(seconds=bar_seconds)
+    created = pd.to_datetime(objective["created_ts"])
     parts = [pd.DataFrame({
         "schema_version": SCHEMA_VERSION,
         "as_of": pd.to_datetime(objective["as_of"]).dt.date,
@@ -54,15 +73,20 @@ def level_file_rows(objective: pd.DataFrame, behavioral: pd.DataFrame | None = N
         "side": objective["side"].astype(str),
         "leverage": objective["leverage"].astype("Int64"),
         "price": objective["liq_price"].astype(float),
-        "notional_usd": objective["notional_usd"].astype(float),
-        "weight": pd.Series([None] * len(objective), dtype="Float64"),
+        "notional_usd": objective["notional_usd"].astype("Float64"),
+        "initial_notional_usd": objective["initial_notional_usd"].astype("Float64"),
+        "weight": _nulls(len(objective), "Float64"),
+        "volume_usd": _nulls(len(objective), "Float64"),
         "strength": 0.0,
         "size_class": objective["size_class"].astype(str),
-        "created_ts": pd.to_datetime(objective["created_ts"]),
+        "created_ts": created,
+        "known_ts": created + bar,
+        "expires_ts": pd.to_datetime(objective["expires_ts"]),
         "status": objective["status"].astype(str),
         "level_id": objective["level_id"].astype(str),
     })]
     if behavioral is not None and len(behavioral):
+        pool_created = pd.to_datetime(behavioral["created_ts"])
         parts.append(pd.DataFrame({
             "schema_version": SCHEMA_VERSION,
             "as_of": pd.to_datetime(behavioral["as_of"]).dt.date,
@@ -71,19 +95,25 @@ def level_file_rows(objective: pd.DataFrame, behavioral: pd.DataFrame | None = N
             "method": "behavioral",
             "preset": "default",
             "side": behavioral["side"].map(POOL_SIDE_TO_LIQUIDATED),
-            "leverage": pd.Series([None] * len(behavioral), dtype="Int64"),
+            "leverage": _nulls(len(behavioral), "Int64"),
             "price": behavioral["price"].astype(float),
-            "notional_usd": pd.Series([None] * len(behavioral), dtype="Float64"),
+            "notional_usd": _nulls(len(behavioral), "Float64"),
+            "initial_notional_usd": _nulls(len(behavioral), "Float64"),
             "weight": behavioral["weight"].astype("Float64"),
+            "volume_usd": (behavioral["weight"].astype(float) * behavioral["price"].astype(float)).astype("Float64"),
             "strength": 0.0,
             "size_class": None,
-            "created_ts": pd.to_datetime(behavioral["created_ts"]),
+            "created_ts": pool_created,
+            "known_ts": pool_created + bar,
+            "expires_ts": pd.Series(pd.NaT, index=behavioral.index, dtype="datetime64[us]"),
             "status": behavioral["status"].astype(str),
             "level_id": behavioral["pool_id"].astype(str),
         }))
     out = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
     size = out["notional_usd"].astype(float).fillna(out["weight"].astype(float))
-    biggest = size.groupby(out["method"]).transform("max")
+    # Per (method, preset, venue): a venue whose pools are smaller (or whose volume unit differs) still
+    # draws its own strongest level at full strength.
+    biggest = size.groupby([out["method"], out["preset"], out["venue"]]).transform("max")
     out["strength"] = (size / biggest).where(biggest > 0, 0.0).fillna(0.0).clip(0, 1).round(6)
     return out.sort_values(["method", "preset", "venue", "side", "price", "level_id"]).reset_index(drop=True)
 

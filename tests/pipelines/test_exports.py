@@ -84,3 +84,29 @@ def test_exported_pine_passes_offline_checks_and_draws_active_levels(exported):
     assert f"// levels: {min(active, 500)} drawn" in source
     metadata = result.asset_materializations_for_node("exports__pine_scripts")[-1].metadata
     assert metadata["scripts"].value == 2 and metadata["example"].value.endswith("BTC_liquidation_levels.pine")
+
+
+def test_level_files_tell_when_a_level_was_known_and_normalise_strength_per_venue(exported):
+    _, root, _ = exported
+    rows = pd.read_parquet(root / LEVEL_DAY.isoformat() / "BTC" / "levels.parquet")
+    assert (rows["schema_version"] == 2).all()
+    assert ((rows["known_ts"] - rows["created_ts"]) == pd.Timedelta(hours=1)).all()  # the close of the hourly bar
+    objective, pools = rows[rows.method == "objective"], rows[rows.method == "behavioral"]
+    assert objective["expires_ts"].notna().all() and pools["expires_ts"].isna().all()
+    assert (objective["initial_notional_usd"] >= objective["notional_usd"] - 1e-6).all()
+    assert set(pools["status"]) <= {"active", "swept"} and set(objective["status"]) <= {"active", "filled", "expired"}
+    pd.testing.assert_series_equal(pools["volume_usd"], pools["weight"] * pools["price"], check_names=False)
+    # every (method, preset, venue) has a level at full strength: no venue's pools are drawn as 1 px lines
+    assert (rows.groupby(["method", "preset", "venue"])["strength"].max() == 1).all()
+    assert pools["venue"].nunique() >= 2
+
+
+def test_pine_labels_pools_by_their_volume_and_filters_them_by_their_own_measure(exported):
+    _, root, _ = exported
+    source = (root / LEVEL_DAY.isoformat() / "BTC" / "BTC_liquidation_levels.pine").read_text()
+    assert '"pool " + str.tostring(usdM, "#.##") + "M vol"' in source
+    assert "bool sizeOk = tier == BEHAVIORAL ? usdM >= minPoolUsdM : usdM >= minUsdM" in source
+    usd = [float(v) for v in source.split("var array<float> LV_USD_M = array.from(")[1].split(")")[0].replace("\n", " ").split(",")]
+    codes = [int(v) for v in source.split("var array<int> LV_CODE = array.from(")[1].split(")")[0].replace("\n", " ").split(",")]
+    pool_usd = [u for u, c in zip(usd, codes) if abs(c) == 1000]
+    assert pool_usd and min(pool_usd) > 0  # no "pool 0.00M"

@@ -20,7 +20,7 @@ from pipelines.lib.exports import (day_dir, level_file_rows, read_level_file, re
 from pipelines.defs.levels.assets import INTERVAL
 from pipelines.lib.margin import ALL_VENUES
 from pipelines.lib.charts import heatmap_chart, liquidation_map_chart, markdown_image
-from pipelines.lib.market import load_klines, price_venue
+from pipelines.lib.market import INTERVAL_SECONDS, load_klines, price_venue
 from pipelines.lib.progress import report
 from pipelines.defs.symbol_days import SymbolDays
 
@@ -76,7 +76,8 @@ def level_files(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watch
         for day in partition_days(context):
             for spec in specs:
                 def one():
-                    rows = level_file_rows(objective_rows(con, day, spec.symbol), behavioral_rows(con, day, spec.symbol))
+                    rows = level_file_rows(objective_rows(con, day, spec.symbol), behavioral_rows(con, day, spec.symbol),
+                                           INTERVAL_SECONDS[INTERVAL])
                     paths = write_level_files(exports.path, day, spec.symbol, rows)
                     written.append({"day": day.isoformat(), "symbol": spec.symbol, "rows": len(rows), "csv": str(paths[0])})
 
