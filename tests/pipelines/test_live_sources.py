@@ -139,7 +139,7 @@ def test_persistent_5xx_fails_naming_venue_and_endpoint(live, fake):
 def test_a_renamed_field_becomes_rejects_naming_venue_endpoint_and_field(live, fake):
     fake.faults.add("/fapi/v1/fundingRate", "renamed")
     loaded = live.load_day("funding", BTC.listing("binance"), "BTC", DAY)
-    assert loaded.problems == (("/fapi/v1/fundingRate", "fundingRate"),)
+    assert loaded.problems == (("/fapi/v1/fundingRate", "fundingRate", "missing in the /fapi/v1/fundingRate payload"),)
     rejects = loaded.batch.rejects
     # The first page (2 rows) came renamed, the second was fine.
     assert len(rejects) == 2 and set(rejects["field"]) == {"fundingRate"} and len(loaded.batch.rows) == 1

@@ -67,7 +67,10 @@ def test_replace_partition_replaces_only_its_slice(warehouse_file):
     with connect(warehouse_file) as con:
         replace_partition(con, Partition("funding", "okx", "BTC", d1), _funding(d1, [0.1, 0.2, 0.3]))
         replace_partition(con, Partition("funding", "okx", "BTC", d2), _funding(d2, [0.4]))
-        replace_partition(con, Partition("funding", "okx", "BTC", d1), _funding(d1, [0.5]))
+        kept = replace_partition(con, Partition("funding", "okx", "BTC", d1), _funding(d1, [0.5]))
+        assert [r[1] for r in con.execute("select ts, rate from raw.funding order by ts").fetchall()] == [0.1, 0.2, 0.3, 0.4]
+        assert [(k.day, k.stored, k.offered) for k in kept] == [(d1, 3, 1)]  # a shorter slice keeps the fuller stored day
+        assert replace_partition(con, Partition("funding", "okx", "BTC", d1), _funding(d1, [0.5]), allow_shorter=True) == []
         rows = con.execute("select ts, rate from raw.funding order by ts").fetchall()
     assert [r[1] for r in rows] == [0.5, 0.4]
 
