@@ -147,3 +147,21 @@ def test_blocking_failure_stops_downstream_and_quarantines(tmp_path, bundled_war
     assert {q[0] for q in quarantined} == {"high >= open", "high >= close"}
     assert stored == [(1,)], "the failing row is copied to quarantine, not removed"
     assert good_day in levels_days and bad_day not in levels_days
+
+
+@pytest.mark.parametrize("table", ["raw.klines", "raw.open_interest"])
+def test_a_bar_off_its_interval_grid_fails_the_grid_rule(bundled_warehouse, table):
+    frame = day_frame(bundled_warehouse[0], table)
+    bad = _corrupt(frame, ts=frame.ts[0] + pd.Timedelta(minutes=5))  # a 5-minute stamp stored as 1h
+    assert failed(bad, table).get("ts on the interval's grid") == 1
+
+
+def test_a_venue_whose_volume_is_in_contracts_is_flagged_as_a_warning(bundled_warehouse):
+    frame = day_frame(bundled_warehouse[0], "raw.klines")
+    rule = "volume within 10x of the other venues' median (same symbol and bar)"
+    assert rule not in failed(frame, "raw.klines")  # the bundle's OKX volume is base units (v x ctVal)
+    contracts = frame.copy()
+    okx = contracts["venue"] == "okx"
+    contracts.loc[okx, "volume"] *= 100  # OKX BTC volume left in contracts of 0.01 BTC
+    outcome = {o.rule.name: o for o in validate(contracts, suite_for("raw.klines"))}[rule]
+    assert not outcome.success and not outcome.rule.blocking and outcome.unexpected_count == int(okx.sum())

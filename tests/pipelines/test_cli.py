@@ -71,3 +71,24 @@ def test_run_command_executes_the_nightly_job_on_the_files_source(tmp_path, caps
         checked = con.execute("select count(distinct table_name) from ops.validation_results where day = '2026-03-04'").fetchall()
     assert venues == {"binance": 24, "bybit": 24, "okx": 24}, venues
     assert checked[0][0] >= 10  # raw and level tables were validated: the whole job ran
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--venue", "binance", "--side", "long", "--qty", "1", "--entry", "100000", "--leverage", "-5", "--symbol", "BTC"],
+     "--leverage must be within 1..150 (the BTC bracket table's largest), got -5"),
+    (["--venue", "binance", "--side", "long", "--qty", "1", "--entry", "100000", "--leverage", "1000", "--mmr", "0.004"],
+     "--leverage must be within 1..150 (binance's largest), got 1000"),
+    (["--venue", "okx", "--side", "long", "--qty", "1", "--entry", "100000", "--leverage", "500", "--mmr", "0.004"],
+     "--leverage must be within 1..100 (okx's largest), got 500"),
+    (["--venue", "hyperliquid", "--side", "long", "--qty", "1", "--entry", "100000", "--leverage", "100", "--max-leverage", "40"],
+     "--leverage must be within 1..40 (--max-leverage), got 100"),
+    (["--venue", "bybit", "--side", "long", "--qty", "1", "--entry", "100000", "--leverage", "1000", "--mmr", "0.005"],
+     "--leverage must be within 1..100 (bybit's largest), got 1000"),
+    (["--venue", "bybit", "--margin", "cross", "--side", "long", "--qty", "1", "--entry", "100000", "--leverage", "10",
+      "--mmr", "0.005", "--balance", "-1"], "--balance must be a finite number >= 0, got -1.0"),
+    (["--venue", "bybit", "--side", "long", "--qty", "1", "--entry", "20000", "--leverage", "50", "--mmr", "0.5"],
+     "liquidation at or above its entry"),
+])
+def test_liq_price_refuses_inputs_outside_the_allowed_range(args, message):
+    out = run("liq-price", *args)
+    assert out.returncode == 2 and message in out.stderr and out.stdout == ""

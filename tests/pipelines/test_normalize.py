@@ -34,6 +34,10 @@ def test_clean_rows_are_typed():
         ("klines", _klines(ts="yesterday-ish"), "ts", "unparseable timestamp: yesterday-ish"),
         ("klines", _klines(low="-1"), "low", "must be > 0, got -1.0"),
         ("klines", _klines(interval="7h"), "interval", "not one of"),
+        ("klines", _klines(interval="1w"), "interval", "not one of"),
+        ("klines", _klines(ts="2026-01-01T01:05:00Z"), "ts",
+         "ts 2026-01-01T01:05:00Z is off the 1h grid: a bar of that interval starts at a multiple of it since 00:00 UTC (data row 2 of files:x.csv)"),
+        ("klines", _klines(ts="2099-01-01T01:00:00Z"), "ts", "dated in the future"),
         (
             "open_interest",
             pd.DataFrame({"ts": [1767225600000, 1767229200000], "interval": "1h", "oi_usd": ["5e9", "-3"]}),
@@ -47,7 +51,7 @@ def test_clean_rows_are_typed():
             "not one of long, short, unknown: sideways",
         ),
     ],
-    ids=["string-price", "missing-ts", "bad-ts", "negative-low", "bad-interval", "negative-oi", "bad-side"],
+    ids=["string-price", "missing-ts", "bad-ts", "negative-low", "bad-interval", "weekly-interval", "off-grid", "future", "negative-oi", "bad-side"],
 )
 def test_bad_row_is_rejected_with_field_and_reason(table, frame, field, reason):
     out = normalize(table, frame, venue="okx", symbol="BTC", source="files:x.csv")
@@ -95,3 +99,9 @@ def test_timestamp_formats(value):
 def test_tz_aware_timestamps_become_naive_utc():
     s = pd.Series(pd.to_datetime(["2026-03-04 13:30"]).tz_localize("Europe/Paris"))
     assert parse_timestamps(s)[0] == pd.Timestamp("2026-03-04 12:30:00")
+
+
+def test_klines_without_a_volume_column_are_stored_with_unknown_volume():
+    frame = _klines().drop(columns=["volume"])
+    out = normalize("klines", frame, venue="binance", symbol="BTC", source="test")
+    assert out.rejects.empty and out.rows["volume"].isna().all() and len(out.rows) == 2

@@ -1,3 +1,4 @@
+import re
 import pandas as pd
 import pytest
 
@@ -59,3 +60,25 @@ def test_hyperliquid_sample_side_is_unknown():
     raw = pd.DataFrame({"timestamp": [1], "side": ["S"], "size_usd": [101.25], "price": [38.5]})
     out = hyperliquid_liquidations(raw)
     assert out.side[0] == "unknown" and out.usd[0] == 101.25
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"tick_size": float("nan"), "venues": {"okx": {"instrument": "BTC-USDT-SWAP"}}}, "tick_size: must be a finite number > 0, got nan"),
+    ({"venues": {"okx": {"instrument": "BTC-USDT-SWAP", "contract_size": float("inf")}}}, "contract_size: must be a finite number > 0, got inf"),
+    ({"tick_size": True, "venues": {"okx": {"instrument": "BTC-USDT-SWAP"}}}, "tick_size: must be a finite number > 0, got True"),
+    ({"venues": {"binance": {"instrument": "BTCUSD_PERP"}}}, "BTCUSD_PERP is a COIN-M (coin-margined) contract"),
+    ({"venues": {"bybit": {"instrument": "BTCUSD"}}}, "BTCUSD is an inverse contract"),
+    ({"venues": {"okx": {"instrument": "BTC-USD-SWAP"}}}, "BTC-USD-SWAP is a coin-margined contract"),
+])
+def test_numbers_must_be_finite_and_instruments_linear(body, message):
+    with pytest.raises(WatchlistError, match=re.escape(message)):
+        parse_watchlist({"symbols": {"BTC": body}})
+
+
+def test_the_bundled_okx_candle_volume_is_in_base_units():
+    from tests.conftest import BUNDLED_DATA
+
+    okx = pd.read_parquet(BUNDLED_DATA / "klines" / "okx" / "BTC.parquet").set_index("ts")["volume"]
+    binance = pd.read_parquet(BUNDLED_DATA / "klines" / "binance" / "BTC.parquet").set_index("ts")["volume"]
+    ratio = (okx / binance).dropna()
+    assert 0.1 < ratio.median() < 10  # contracts of 0.01 BTC would be ~100x
