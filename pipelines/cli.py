@@ -185,7 +185,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for table, n in counts.items():
         print(f"  {table:<22} {n:>10,}")
     print_check_summary(outcomes, report_path)
-    live_cli.print_notes(args.start, args.end)
+    failed_symbol_days = live_cli.print_notes(args.start, args.end)
     print(f"Objective levels nearest the last close on {args.end} (default preset, all venues):")
     print(f"  {'symbol':<7}{'close':>12}  {'long liq below':>16} {'USD':>10}  {'short liq above':>16} {'USD':>10}  active")
     for symbol, close, long_px, long_usd, short_px, short_usd, active in nearest:
@@ -204,7 +204,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("Live exchange data (the nightly default; the demo stays offline): liqlevels run | backfill | collect  (README: Live sources)")
     for step, message in result.failures:
         print(f"  failed: {step}: {message}", file=sys.stderr)
-    return exit_code(result)
+    return exit_code(result) or (live_cli.PARTIAL_EXIT if failed_symbol_days else 0)
 
 
 SCORED_DAYS = (dt.date(2026, 3, 4), dt.date(2026, 3, 5))

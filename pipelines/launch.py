@@ -119,7 +119,7 @@ def _child(conn, args: dict) -> None:
     for event in result.all_events:
         if event.is_step_failure:
             failures.append((event.step_key, one_line(event.step_failure_data.error.message)))
-        elif event.is_failure and not event.step_key:
+        elif event.is_failure and not event.step_key and not failures:  # the run's own failure only says which steps
             failures.append(("run", one_line(event.message or "")))
     conn.send({"success": result.success, "run_id": result.run_id, "failures": failures})
     conn.close()

@@ -17,6 +17,9 @@ import sys
 from pipelines.lib.paths import landing_root, source_mode, warehouse_path, watchlist_path
 
 
+PARTIAL_EXIT = 3  # the run completed, but some symbol-days failed and their exports were withheld
+
+
 def utc_yesterday() -> dt.date:
     """The newest complete UTC day (not the local calendar's yesterday)."""
     return dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
@@ -44,12 +47,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"Run stopped by {outcome.interrupted} (run id {outcome.run_id}; marked failed, pool slot freed).")
         return exit_code(outcome)
     print(f"Run {'succeeded' if outcome.success else 'FAILED'} (run id {outcome.run_id}).")
-    print_raw_summary(args.start, args.end)
-    return exit_code(outcome)
+    failed = print_raw_summary(args.start, args.end)
+    # A run whose every step succeeded but withheld some symbol-days still says so in its exit code (cron, CI).
+    return exit_code(outcome) or (PARTIAL_EXIT if failed else 0)
 
 
-def print_raw_summary(start: dt.date, end: dt.date) -> None:
-    """Rows per raw table and venue in [start, end], plus rejects and stream gaps: what the run brought in."""
+def print_raw_summary(start: dt.date, end: dt.date) -> int:
+    """Rows per raw table and venue in [start, end], plus rejects, stream gaps and notes: what the run
+    brought in. Returns how many symbol-days failed."""
     import gc
 
     from pipelines.lib.warehouse import connect
@@ -72,24 +77,32 @@ def print_raw_summary(start: dt.date, end: dt.date) -> None:
         print(f"  rejects {table:<17} {venue:<12} {n:>9,}  (ops.rejects)")
     for venue, n, seconds in gaps:
         print(f"  stream gaps {venue:<12} {n} ({seconds:,.0f} s without a connection)")
-    print_notes(start, end)
+    return print_notes(start, end)
 
 
-def print_notes(start: dt.date, end: dt.date, limit: int = 20) -> None:
-    """What assets had to do without or could not do, per symbol-day (ops.asset_notes), one line each."""
+def print_notes(start: dt.date, end: dt.date, limit: int = 20) -> int:
+    """What assets had to do without or could not do, per symbol-day (ops.asset_notes), one line each.
+    Returns how many symbol-days failed."""
     from pipelines.lib.warehouse import connect
 
     with connect(warehouse_path()) as con:
         notes = con.execute("select day, symbol, asset, severity, message from ops.asset_notes where day between ? and ? "
                             "order by severity, day, symbol, asset", [start, end]).fetchall()
     if not notes:
-        return
-    errors = sum(1 for n in notes if n[3] == "error")
-    print(f"Notes: {errors} symbol-days not computed (exports withheld), {len(notes) - errors} warnings (ops.asset_notes):")
-    for day, symbol, asset, severity, message in notes[:limit]:
-        print(f"  {severity.upper() if severity == 'error' else severity} {day} {symbol} {asset}: {message}")
-    if len(notes) > limit:
-        print(f"  … {len(notes) - limit} more: select * from ops.asset_notes where day between '{start}' and '{end}'")
+        return 0
+    failed = {(day, symbol) for day, symbol, _, severity, _ in notes if severity == "error"}
+    # The root causes; assets only withheld because of them are counted, not repeated.
+    shown = [n for n in notes if not (n[3] == "error" and n[4].startswith("not computed: "))]
+    withheld = len(notes) - len(shown)
+    warnings = sum(1 for n in notes if n[3] == "warning")
+    print(f"Notes (ops.asset_notes): {len(failed)} symbol-days failed, their exports withheld; {warnings} warnings:")
+    for day, symbol, asset, severity, message in shown[:limit]:
+        print(f"  {'ERROR' if severity == 'error' else 'warning'} {day} {symbol} {asset}: {message}")
+    if withheld:
+        print(f"  ({withheld} downstream asset-days not computed because of the errors above)")
+    if len(shown) > limit:
+        print(f"  … {len(shown) - limit} more: select * from ops.asset_notes where day between '{start}' and '{end}'")
+    return len(failed)
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
@@ -162,7 +175,9 @@ def add_parsers(sub, date_type) -> None:
                     "ends in bounded time: each venue is given up after --http-retries + 1 connection attempts of at most "
                     "5 s (connect timeout) plus exponential backoff (defaults: 6 x 5 s + 15 s, about 45 s), then no further "
                     "call reaches it in that run, so four venues take at most about 3 minutes. SIGTERM or Ctrl-C stop a run "
-                    "within a few seconds at any point; the run is marked failed and its warehouse slot freed.")
+                    "within a few seconds at any point; the run is marked failed and its warehouse slot freed. Exit codes: 0 done, "
+                    "1 a step failed, 2 refused before starting, 3 done but some symbol-days failed (their exports withheld; "
+                    "the summary names them), 130/143 stopped by SIGINT/SIGTERM.")
     run.add_argument("--start", type=date_type, default=yesterday, help=f"first UTC day (default yesterday, UTC: {yesterday})")
     run.add_argument("--end", type=date_type, default=yesterday, help="last UTC day, inclusive (default yesterday, UTC)")
     run.add_argument("--source", choices=("live", "files"), default=source_mode(),

@@ -29,6 +29,9 @@ import pandas as pd
 from pipelines.lib.warehouse import failed_assets, replace_notes
 
 
+NOT_COMPUTED = "not computed: "
+
+
 def asset_name(key: list[str] | dg.AssetKey) -> str:
     return "/".join(key.path if isinstance(key, dg.AssetKey) else key)
 
@@ -58,7 +61,9 @@ class SymbolDays:
             upstream = failed_assets(self.con, self.upstream, symbol, day)
             if upstream:
                 failed, message = upstream[0]
-                self._pending.append(("error", f"not computed: {failed} failed for {symbol} {day} ({message})"))
+                # Say the root cause once, not a chain: an upstream note that is itself "not computed" is passed on.
+                note = message if message.startswith(NOT_COMPUTED) else f"{NOT_COMPUTED}{failed} failed ({message})"
+                self._pending.append(("error", note))
                 self._log(logging.WARNING, symbol, day, self._pending[-1][1])
                 return None
             try:

@@ -95,12 +95,19 @@ def test_malformed_rows_land_in_rejects_once(warehouse_file, tmp_path):
     assert rejects.payload.str.contains('"close": "abc"').any()
 
 
-def test_unreadable_file_fails_the_run_naming_venue_and_file(warehouse_file, tmp_path):
+def test_a_file_without_a_required_column_fails_only_its_symbol_day_naming_venue_file_and_field(warehouse_file, tmp_path):
     root = tmp_path / "mydata"
-    (root / "funding" / "okx").mkdir(parents=True)
-    (root / "funding" / "okx" / "BTC.csv").write_text("when,rate\n2026-03-04T00:00:00Z,0.0001\n")
-    with pytest.raises(Exception, match=r"okx files:funding/okx/BTC.csv: required field 'ts'"):
-        materialize_day(warehouse_file, A_DAY, data_root=root, symbols=["BTC"])
+    (root / "klines" / "okx").mkdir(parents=True)
+    (root / "klines" / "okx" / "BTC.csv").write_text("ts,interval,open,high,low\n2026-03-04T00:00:00Z,1h,1,2,0.5\n")
+    (root / "klines" / "okx" / "ETH.csv").write_text(_day_csv(24))
+    result = materialize_day(warehouse_file, A_DAY, data_root=root, symbols=["BTC", "ETH"])
+    assert result.success  # ETH is not stopped by BTC's file
+    with duckdb.connect(str(warehouse_file), read_only=True) as con:
+        notes = con.execute("select symbol, severity, message from ops.asset_notes where asset = 'raw/klines' and severity = 'error'").fetchall()
+        eth = con.execute("select count(*) from raw.klines where symbol = 'ETH'").fetchall()[0][0]
+    assert notes == [("BTC", "error", "okx files:klines/okx/BTC.csv: required field 'close' is missing for raw.klines "
+                                      "(columns present: ts, interval, open, high, low)")]
+    assert eth == 24
 
 
 def test_definitions_load_with_schedule_running():

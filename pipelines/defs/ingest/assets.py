@@ -12,7 +12,7 @@ from pipelines.defs.ingest.faults import VenueFaults, record_stream_leftovers
 from pipelines.defs.resources import DUCKDB_POOL, MarketSourceResource, WatchlistResource, warehouse
 from pipelines.lib.exchanges.live import Skipped
 from pipelines.lib.normalize import Normalized, SourceFormatError
-from pipelines.lib.progress import report
+from pipelines.lib.progress import progress_logger, report
 from pipelines.lib.warehouse import Partition, replace_notes, replace_partition, replace_rejects, upsert_partition
 from pipelines.lib.watchlist import WatchlistError
 
@@ -65,6 +65,7 @@ class DayNotes:
     def __init__(self, context, table: str):
         self.context, self.asset = context, f"raw/{table}"
         self.notes: dict[tuple[str, dt.date], list[tuple[str, str]]] = {}
+        self.logged: set[str] = set()
 
     def touch(self, symbol: str, day: dt.date) -> None:
         self.notes.setdefault((symbol, day), [])
@@ -72,6 +73,14 @@ class DayNotes:
     def warn(self, symbol: str, day: dt.date, message: str) -> None:
         self.notes.setdefault((symbol, day), []).append(("warning", message))
         self.context.log.warning(f"{self.asset} {symbol} {day}: {message}")
+
+    def error(self, symbol: str, day: dt.date, message: str) -> None:
+        first = message not in self.logged
+        self.notes.setdefault((symbol, day), []).append(("error", message))
+        if first:  # a broken file is the same error on every day of a range: say it once
+            self.logged.add(message)
+            self.context.log.error(f"{self.asset} {symbol}: {message}")
+            progress_logger.error(f"{self.asset} {symbol}: {message}")
 
     def kept(self, venue: str, symbol: str, source: str, kept: list) -> None:
         for k in kept:
@@ -110,7 +119,15 @@ def _ingest(
                     continue
                 loaded = None
                 with faults.guard(listing.venue, spec.symbol, day):
-                    loaded = market_source.load_day(table, listing, spec.symbol, day)
+                    try:
+                        loaded = market_source.load_day(table, listing, spec.symbol, day)
+                    except SourceFormatError as exc:
+                        if live:
+                            raise
+                        # A user's broken file stops that (venue, symbol) only: its symbol-day is noted as
+                        # failed (its levels and exports are withheld) and the other symbols go on.
+                        notes.error(spec.symbol, day, str(exc))
+                        continue
                 if loaded is None:
                     continue
                 if isinstance(loaded, Skipped):

@@ -87,7 +87,7 @@ def objective_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource, 
     specs = watchlist.specs()
     summaries, panels = [], []
     with warehouse(duckdb) as con:
-        work = SymbolDays(context, con, ["levels", "objective"])
+        work = SymbolDays(context, con, ["levels", "objective"], upstream=(["raw", "klines"], ["raw", "open_interest"]))
         for day in partition_days(context):
             for spec in specs:
                 def one():

@@ -130,7 +130,7 @@ def behavioral_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                                            rows["side"], rows["price"].map(lambda p: f"{p:.10g}")))
         return rows[["pool_id", "venue", "side", "created_ts", "price", "weight", "swept_ts", "status"]]
 
-    return _for_each_day(context, duckdb, watchlist, "levels.behavioral", build)
+    return _for_each_day(context, duckdb, watchlist, "levels.behavioral", build, upstream=(["raw", "klines"],))
 
 
 @_asset("heatmap", [["levels", "objective"]],
