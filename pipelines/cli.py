@@ -220,7 +220,7 @@ def demo_scorecards(con, args) -> list[str]:
         return []
     texts = []
     for spec in load_watchlist(watchlist_path()).select(args.symbols):
-        report, _, _ = scorecard(con, spec.symbol, list(spec.listings), start, end)
+        report, _, _ = scorecard(con, spec.symbol, list(spec.listings), start, end, interval=spec.interval)
         if len(report):
             texts.append(format_scorecard(report, spec.symbol, start, end))
     return texts
@@ -276,20 +276,21 @@ def format_scorecard(report, symbol: str, start, end) -> str:
 def cmd_score(args: argparse.Namespace) -> int:
     import duckdb
 
-    from pipelines.lib.scorecard import INTERVAL, check_window, file_levels, scorecard
+    from pipelines.lib.scorecard import check_window, file_levels, scorecard
     from pipelines.lib.watchlist import WatchlistError, load_watchlist
 
     try:
         spec = load_watchlist(watchlist_path()).get(args.symbol)
         if args.resamples < MIN_RESAMPLES:
             raise ValueError(f"--resamples must be at least {MIN_RESAMPLES} for a 95 % interval, got {args.resamples}")
-        window = check_window(args.window, INTERVAL)
+        window = check_window(args.window, spec.interval)
         external = file_levels(args.levels) if args.levels else None
     except (WatchlistError, ValueError, FileNotFoundError) as exc:
         print(f"liqlevels score: {exc}", file=sys.stderr)
         return 2
     with duckdb.connect(str(warehouse_path()), read_only=True) as con:
-        report, _, _ = scorecard(con, spec.symbol, list(spec.listings), args.start, args.end, window, external, args.resamples)
+        report, _, _ = scorecard(con, spec.symbol, list(spec.listings), args.start, args.end, window, external, args.resamples,
+                                 interval=spec.interval)
     if report.empty:
         print(f"liqlevels score: no candles for {spec.symbol} in {args.start} → {args.end}", file=sys.stderr)
         return 1

@@ -122,7 +122,10 @@ def liquidation_map_chart(rows: pd.DataFrame, close: float, title: str) -> bytes
     ax.axvline(close, color="black", linestyle="--", linewidth=1)
     _few_ticks(ax)
     ax.set_ylabel("USD M per bin", fontsize=7)
-    ax.legend(fontsize=7, loc="upper left")
+    if ax.get_legend_handles_labels()[0]:  # a day without levels has nothing to name
+        ax.legend(fontsize=7, loc="upper left")
+    else:
+        ax.text(0.5, 0.5, "no active levels on this day", transform=ax.transAxes, ha="center", va="center", fontsize=9, color="grey")
     ax.set_title(title, fontsize=9)
     ax.tick_params(labelsize=7)
     fig.subplots_adjust(left=0.09, right=0.9, bottom=0.12, top=0.9)  # fixed layout: tight_layout costs ~0.1 s a chart

@@ -12,31 +12,89 @@ import pandas as pd
 from pipelines.lib.normalize import INTERVAL_SECONDS  # noqa: F401 - the one table of bar lengths
 
 
+class IntervalMismatch(ValueError):
+    """A symbol has raw rows, but none the engine can use at its configured interval."""
+
+
+def stored_intervals(con, table: str, symbol: str, start: dt.datetime, end: dt.datetime) -> dict[str, list[str]]:
+    """{venue: intervals stored for the symbol in [start, end)} of raw.klines or raw.open_interest."""
+    if table not in ("klines", "open_interest"):
+        raise ValueError(f"no intervals in raw.{table}")
+    rows = con.execute(f"select venue, list(distinct interval) from raw.{table} where symbol = ? and ts >= ? and ts < ? group by venue",
+                       [symbol, start, end]).fetchall()
+    return {venue: sorted(found, key=INTERVAL_SECONDS.get) for venue, found in rows}
+
+
+def finer_source(found: list[str], interval: str) -> str | None:
+    """The stored interval bars of `interval` are built from: itself, else the coarsest finer one that divides it."""
+    if interval in found:
+        return interval
+    target = INTERVAL_SECONDS[interval]
+    finer = [i for i in found if INTERVAL_SECONDS[i] < target and target % INTERVAL_SECONDS[i] == 0]
+    return max(finer, key=INTERVAL_SECONDS.get) if finer else None
+
+
 def price_venue(con: duckdb.DuckDBPyConnection, symbol: str, venues: list[str], interval: str,
                 start: dt.datetime, end: dt.datetime) -> str | None:
-    """The first of `venues` (watchlist order) with klines for the symbol in [start, end)."""
-    rows = con.execute(
-        "select venue, count(*) from raw.klines where symbol = ? and interval = ? and ts >= ? and ts < ? group by venue",
-        [symbol, interval, start, end],
-    ).fetchall()
-    present = {venue for venue, count in rows if count > 0}
-    return next((v for v in venues if v in present), None)
+    """The first of `venues` (watchlist order) with klines for the symbol in [start, end) at `interval`
+    (or finer, to be bucketed up to it)."""
+    found = stored_intervals(con, "klines", symbol, start, end)
+    return next((v for v in venues if v in found and finer_source(found[v], interval)), None)
+
+
+def mismatch_message(con, symbol: str, interval: str, start: dt.datetime, end: dt.datetime, with_oi: bool = True) -> str | None:
+    """Why a symbol with raw rows in [start, end) has no bars (or, `with_oi`, no OI) the engine can use at
+    `interval`; None if it has."""
+    klines = stored_intervals(con, "klines", symbol, start, end)
+    if klines and not any(finer_source(found, interval) for found in klines.values()):
+        found = "; ".join(f"{venue} {', '.join(i)}" for venue, i in sorted(klines.items()))
+        return (f"{symbol}: klines are stored at other intervals ({found}) than the configured {interval}, and none is finer "
+                f"and divides it: set interval in the watchlist or load {interval} candles")
+    oi = stored_intervals(con, "open_interest", symbol, start, end) if with_oi else {}
+    usable = {v: i for v, i in oi.items() if finer_source(i, interval)}
+    if oi and not usable:
+        found = "; ".join(f"{venue} {', '.join(i)}" for venue, i in sorted(oi.items()))
+        return (f"{symbol}: open interest is stored at {found}, coarser than the configured {interval} bars (the engine "
+                f"needs OI at {interval} or finer): set interval in the watchlist to one of them or load finer OI")
+    return None
 
 
 def load_klines(con, venue: str, symbol: str, interval: str, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
+    """Bars of `interval`: stored ones, else built in DuckDB from the coarsest finer stored interval
+    (`time_bucket`; only complete buckets, so a half-filled last bar is never taken for a closed one)."""
+    found = stored_intervals(con, "klines", symbol, start, end).get(venue, [])
+    source = finer_source(found, interval) or interval
+    if source == interval:
+        return con.execute(
+            "select ts, open, high, low, close, volume, taker_buy_volume from raw.klines "
+            "where venue = ? and symbol = ? and interval = ? and ts >= ? and ts < ? order by ts",
+            [venue, symbol, interval, start, end],
+        ).fetch_df()
+    seconds, parts = INTERVAL_SECONDS[interval], INTERVAL_SECONDS[interval] // INTERVAL_SECONDS[source]
     return con.execute(
-        "select ts, open, high, low, close, volume, taker_buy_volume from raw.klines "
-        "where venue = ? and symbol = ? and interval = ? and ts >= ? and ts < ? order by ts",
-        [venue, symbol, interval, start, end],
+        "select time_bucket(to_seconds(?), ts) as ts, arg_min(open, ts) as open, max(high) as high, min(low) as low, "
+        "arg_max(close, ts) as close, sum(volume) as volume, sum(taker_buy_volume) as taker_buy_volume from raw.klines "
+        "where venue = ? and symbol = ? and interval = ? and ts >= ? and ts < ? group by 1 having count(*) = ? order by 1",
+        [seconds, venue, symbol, source, start, end, parts],
     ).fetch_df()
 
 
 def load_open_interest(con, symbol: str, interval: str, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
-    """OI of every venue for the symbol: columns venue, ts, oi_usd."""
-    return con.execute(
-        "select venue, ts, oi_usd from raw.open_interest where symbol = ? and interval = ? and ts >= ? and ts < ? order by venue, ts",
-        [symbol, interval, start, end],
-    ).fetch_df()
+    """OI of every venue for the symbol at `interval`: columns venue, ts, oi_usd. A venue without OI at
+    that interval contributes its finer OI sampled at each bar's open (the `ts % interval = 0` rows),
+    the same convention as the archive's hourly OI."""
+    frames = []
+    for venue, found in stored_intervals(con, "open_interest", symbol, start, end).items():
+        source = finer_source(found, interval)
+        if source is None:
+            continue
+        frames.append(con.execute(
+            "select venue, ts, oi_usd from raw.open_interest where venue = ? and symbol = ? and interval = ? and ts >= ? and ts < ? "
+            "and epoch(ts)::bigint % ? = 0 order by ts", [venue, symbol, source, start, end, INTERVAL_SECONDS[interval]]).fetch_df())
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame({"venue": pd.Series(dtype=str), "ts": pd.Series(dtype="datetime64[us]"), "oi_usd": pd.Series(dtype=float)})
+    return pd.concat(frames, ignore_index=True).sort_values(["venue", "ts"], kind="stable").reset_index(drop=True)
 
 
 def bars_with_oi(klines: pd.DataFrame, oi: pd.DataFrame) -> pd.DataFrame:

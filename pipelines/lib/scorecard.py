@@ -13,23 +13,22 @@ from indicators.objective import PRESETS, level_price
 from pipelines.lib.margin import ALL_VENUES, margin_tiers
 from pipelines.lib.market import INTERVAL_SECONDS, load_klines, price_venue
 
-INTERVAL = "1h"
-DEFAULT_WINDOW = "30min"
+DEFAULT_WINDOW = "30min"  # never finer than the bars: window_for() widens it to one bar
 LOOKBACK = dt.timedelta(days=31)  # levels and placebo levels standing at the start of the range
 REPORT_COLUMNS = ["windows", "days", "realized_usd", "spearman_long", "spearman_short", "spearman_pooled",
                   "spearman_pooled_ci_low", "spearman_pooled_ci_high", "capture_top10", "capture_top10_ci_low",
                   "capture_top10_ci_high", "partial_rank"]
 
 
-def window_for(requested: str) -> str:
+def window_for(requested: str, interval: str) -> str:
     """The requested window, or the bar interval when the bars are coarser (their range cannot be split)."""
-    bar = pd.Timedelta(seconds=INTERVAL_SECONDS[INTERVAL])
-    return requested if pd.Timedelta(requested) >= bar else INTERVAL
+    bar = pd.Timedelta(seconds=INTERVAL_SECONDS[interval])
+    return requested if pd.Timedelta(requested) >= bar else interval
 
 
-def warehouse_models(con, symbol: str, start: dt.date, end: dt.date, pool_venue: str | None) -> dict[str, pd.DataFrame]:
-    """Levels of each stored model standing during [start, end], known one bar after their bar opened."""
-    lag = pd.Timedelta(seconds=INTERVAL_SECONDS[INTERVAL])
+def warehouse_models(con, symbol: str, start: dt.date, end: dt.date, pool_venue: str | None, interval: str) -> dict[str, pd.DataFrame]:
+    """Levels of each stored model standing during [start, end], known at the close of their bar."""
+    lag = pd.Timedelta(seconds=INTERVAL_SECONDS[interval])
     objective = con.execute(
         "select preset, level_id, any_value(created_ts) as created_ts, any_value(side) as side, any_value(liq_price) as price, "
         "any_value(initial_notional_usd) as size, any_value(expires_ts) as expires_ts from levels.objective "
@@ -88,11 +87,6 @@ def file_levels(path: str) -> dict[str, pd.DataFrame]:
     return {f"file:{key}": group for key, group in levels.groupby(keys, sort=True)}
 
 
-def bar_interval_of(con, symbol: str, venues: list[str], start: dt.date, end: dt.date) -> str:
-    """The interval the scorecard reads candles at for this symbol (one place: `INTERVAL` for now)."""
-    return INTERVAL
-
-
 def check_window(window: str | None, bar_interval: str) -> str:
     """A scoring window: a pandas offset no finer than the candles (windows cannot split a bar)."""
     if window is None:
@@ -110,7 +104,8 @@ def check_window(window: str | None, bar_interval: str) -> str:
 
 
 def scorecard(con, symbol: str, venues: list[str], start: dt.date, end: dt.date, window: str = DEFAULT_WINDOW,
-              external: pd.DataFrame | dict[str, pd.DataFrame] | None = None, resamples: int = 200) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+              external: pd.DataFrame | dict[str, pd.DataFrame] | None = None, resamples: int = 200,
+              interval: str = "1h") -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """(report: one row per model and baseline, the scored windows, predictions per model).
 
     Scores the windows of [start, end]; levels and placebo levels come from up to 31 days before, so
@@ -124,21 +119,21 @@ def scorecard(con, symbol: str, venues: list[str], start: dt.date, end: dt.date,
     if realized == 0 and external is None:  # nothing to score: skip loading candles and levels (most nights of the bundle)
         names = [f"objective:{p}" for p in PRESETS] + ["behavioral", "range_only", "fixed_bands", "placebo"]
         report = pd.DataFrame({"days": (end - start).days + 1, "realized_usd": 0.0}, index=names).reindex(columns=REPORT_COLUMNS)
-        report.attrs["window"] = window_for(window)
+        report.attrs["window"] = window_for(window, interval)
         return report, pd.DataFrame(), {}
-    venue = price_venue(con, symbol, venues, INTERVAL, range_start, range_end)
+    venue = price_venue(con, symbol, venues, interval, range_start, range_end)
     if venue is None:
         return pd.DataFrame(columns=REPORT_COLUMNS), pd.DataFrame(), {}
-    bars = load_klines(con, venue, symbol, INTERVAL, history_start, range_end)
+    bars = load_klines(con, venue, symbol, interval, history_start, range_end)
     bars["ts"] = bars["ts"].astype("datetime64[ns]")
     events = con.execute("select ts, side, usd from raw.liquidations where symbol = ? and ts >= ? and ts < ? and side in ('long', 'short')",
                          [symbol, history_start, range_end]).fetch_df()
-    window = window_for(window)
+    window = window_for(window, interval)
     windows = quality.make_windows(bars, events, window)
     in_range = (windows["start"] >= pd.Timestamp(range_start)).to_numpy()
     if isinstance(external, pd.DataFrame):
         external = {"external": external}
-    models = external if external is not None else warehouse_models(con, symbol, start, end, venue)
+    models = external if external is not None else warehouse_models(con, symbol, start, end, venue, interval)
     scored = windows[in_range].reset_index(drop=True)
     names = [*models, "range_only", "fixed_bands", "placebo"]
     if scored["long_usd"].sum() + scored["short_usd"].sum() <= 0:  # nothing realized: nothing to score, the rows say so
@@ -150,7 +145,7 @@ def scorecard(con, symbol: str, venues: list[str], start: dt.date, end: dt.date,
     tiers = margin_tiers(ALL_VENUES, symbol, end, params)
     placebo_levels = quality.placebo(
         bars, lambda side, base, L: (level_price(side, base, L, params, ALL_VENUES, tiers) or (None,))[0], params.leverages,
-        pd.Timedelta(seconds=INTERVAL_SECONDS[INTERVAL]), pd.Timedelta(hours=params.expiry_hours))
+        pd.Timedelta(seconds=INTERVAL_SECONDS[interval]), pd.Timedelta(hours=params.expiry_hours))
     predictions = {name: quality.predictions(levels, windows)[in_range].reset_index(drop=True) for name, levels in models.items()}
     predictions["range_only"] = quality.range_only(scored)
     predictions["fixed_bands"] = quality.predictions(quality.fixed_bands(bars), windows)[in_range].reset_index(drop=True)

@@ -62,12 +62,19 @@ class Listing:
     contract_size: float
 
 
+# Bar intervals the level engines run at (per symbol `interval`, default `[defaults] interval`).
+# Open interest carries its information in 1-5 minute changes; Leviathan-style tools run on 1-15 minute charts.
+LEVEL_INTERVALS = ("1m", "5m", "15m", "1h")
+DEFAULT_INTERVAL = "1h"
+
+
 @dataclass(frozen=True)
 class SymbolSpec:
     symbol: str
     name: str
     tick_size: float
     listings: dict[str, Listing] = field(default_factory=dict)
+    interval: str = DEFAULT_INTERVAL  # the bar interval its levels are computed at
 
     def listing(self, venue: str) -> Listing:
         try:
@@ -98,8 +105,15 @@ class Watchlist:
         return [(spec, listing) for spec in self.select(symbols) for listing in spec.listings.values()]
 
 
+def _interval(value, where: str) -> str:
+    if value not in LEVEL_INTERVALS:
+        raise WatchlistError(f"{where}: interval must be one of {', '.join(LEVEL_INTERVALS)}, got {value!r}")
+    return value
+
+
 def parse_watchlist(data: dict, source: str = "<memory>") -> Watchlist:
     symbols: dict[str, SymbolSpec] = {}
+    default_interval = _interval((data.get("defaults") or {}).get("interval", DEFAULT_INTERVAL), f"{source}: defaults.interval")
     for symbol, body in (data.get("symbols") or {}).items():
         where = f"{source}: symbols.{symbol}"
         try:
@@ -122,7 +136,8 @@ def parse_watchlist(data: dict, source: str = "<memory>") -> Watchlist:
         if not listings:
             raise WatchlistError(f"{where}: no venues listed")
         tick_size = _positive_number(body.get("tick_size", 0.01), f"{where}.tick_size")
-        symbols[symbol] = SymbolSpec(symbol, str(body.get("name", symbol)), tick_size, listings)
+        interval = _interval(body.get("interval", default_interval), f"{where}.interval")
+        symbols[symbol] = SymbolSpec(symbol, str(body.get("name", symbol)), tick_size, listings, interval)
     if not symbols:
         raise WatchlistError(f"{source}: no [symbols.*] tables")
     return Watchlist(symbols, source)

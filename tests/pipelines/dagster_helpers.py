@@ -18,10 +18,10 @@ def definitions() -> dg.Definitions:
 
 
 def resources(warehouse_file: Path, data_root: Path = BUNDLED_DATA, symbols: list[str] | None = None,
-              exports: Path | None = None) -> dict:
+              exports: Path | None = None, watchlist: Path = WATCHLIST) -> dict:
     return {
         "duckdb": DuckDBResource(database=str(warehouse_file)),
-        "watchlist": WatchlistResource(path=str(WATCHLIST), symbols=symbols or []),
+        "watchlist": WatchlistResource(path=str(watchlist), symbols=symbols or []),
         "market_source": MarketSourceResource(mode="files", files_root=str(data_root), landing_root=str(data_root / "landing")),
         "exports": ExportsResource(root=str(exports or exports_root())),  # tests set LIQLEVELS_EXPORTS to a tmp dir
     }
@@ -38,11 +38,11 @@ def assets_in_group(*groups: str) -> list:
 
 
 def run_range(warehouse_file: Path, groups, start: dt.date, end: dt.date, symbols=("BTC",), data_root: Path = BUNDLED_DATA,
-              raise_on_error: bool = True, exports: Path | None = None) -> dg.ExecuteInProcessResult:
+              raise_on_error: bool = True, exports: Path | None = None, watchlist: Path = WATCHLIST) -> dg.ExecuteInProcessResult:
     """One single-run backfill of the assets (and their checks) in `groups` over [start, end]."""
     return dg.materialize(
         assets_in_group(*groups),
-        resources=resources(warehouse_file, data_root=data_root, symbols=list(symbols), exports=exports),
+        resources=resources(warehouse_file, data_root=data_root, symbols=list(symbols), exports=exports, watchlist=watchlist),
         instance=dg.DagsterInstance.ephemeral(),
         tags={ASSET_PARTITION_RANGE_START_TAG: start.isoformat(), ASSET_PARTITION_RANGE_END_TAG: end.isoformat()},
         raise_on_error=raise_on_error,

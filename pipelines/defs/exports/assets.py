@@ -17,7 +17,6 @@ from pipelines.defs.partitions import daily_partitions
 from pipelines.defs.resources import DUCKDB_POOL, ExportsResource, WatchlistResource, warehouse
 from pipelines.lib.exports import (day_dir, level_file_rows, read_level_file, refresh_latest, write_atomic, write_level_files,
                                    write_manifest)
-from pipelines.defs.levels.assets import INTERVAL
 from pipelines.lib.margin import ALL_VENUES
 from pipelines.lib.charts import heatmap_chart, liquidation_map_chart, markdown_image
 from pipelines.lib.market import INTERVAL_SECONDS, load_klines, price_venue
@@ -77,7 +76,7 @@ def level_files(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watch
             for spec in specs:
                 def one():
                     rows = level_file_rows(objective_rows(con, day, spec.symbol), behavioral_rows(con, day, spec.symbol),
-                                           INTERVAL_SECONDS[INTERVAL])
+                                           INTERVAL_SECONDS[spec.interval])
                     paths = write_level_files(exports.path, day, spec.symbol, rows)
                     written.append({"day": day.isoformat(), "symbol": spec.symbol, "rows": len(rows), "csv": str(paths[0])})
 
@@ -133,7 +132,7 @@ def write_pine(con, exports: ExportsResource, day: dt.date, spec, written: list[
     # The level file of this symbol-day (upstream asset) already holds every level: read it, not the tables again.
     rows = read_level_file(exports.path, day, spec.symbol)
     start, end = dt.datetime.combine(day, dt.time()), dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
-    pool_venue = price_venue(con, spec.symbol, list(spec.listings), INTERVAL, start, end)
+    pool_venue = price_venue(con, spec.symbol, list(spec.listings), spec.interval, start, end)
     objective = (rows["method"] == "objective") & (rows["preset"] == PINE_PRESET) & (rows["venue"] == ALL_VENUES)
     behavioral = (rows["method"] == "behavioral") & (rows["venue"] == pool_venue)
     active = rows[(rows["status"] == "active") & (objective | behavioral)]
@@ -171,11 +170,11 @@ def pictures(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlis
 
         def picture_inputs(day: dt.date, spec) -> None:
             start, end = dt.datetime.combine(day, dt.time()), dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
-            venue = price_venue(con, spec.symbol, list(spec.listings), INTERVAL, start, end)
+            venue = price_venue(con, spec.symbol, list(spec.listings), spec.interval, start, end)
             if venue is None:
-                work.warn(f"no {INTERVAL} candles on any venue: no pictures")
+                work.warn(f"no {spec.interval} candles on any venue: no pictures")
                 return
-            bars = load_klines(con, venue, spec.symbol, INTERVAL, start, end)
+            bars = load_klines(con, venue, spec.symbol, spec.interval, start, end)
             cells = con.execute("select ts, bin_low, bin_high, long_usd, short_usd from levels.heatmap where as_of = ? and symbol = ?",
                                 [day, spec.symbol]).fetch_df()
             rows = con.execute("select * from levels.liquidation_map where as_of = ? and symbol = ? order by bin_low", [day, spec.symbol]).fetch_df()

@@ -13,14 +13,13 @@ from pipelines.defs.partitions import daily_partitions
 from pipelines.defs.resources import DUCKDB_POOL, WatchlistResource, warehouse
 from pipelines.lib.charts import levels_chart, markdown_image
 from pipelines.lib.margin import ALL_VENUES, margin_tiers
-from pipelines.lib.market import INTERVAL_SECONDS, bars_with_oi, bars_with_total_oi, load_klines, load_open_interest, price_venue
+from pipelines.lib.market import (INTERVAL_SECONDS, IntervalMismatch, bars_with_oi, bars_with_total_oi, load_klines, load_open_interest,
+                                  mismatch_message, price_venue)
 from pipelines.lib.progress import report
 from pipelines.defs.symbol_days import SymbolDays
 from pipelines.lib.ids import join_ids
 from pipelines.lib.warehouse import replace_as_of
 from pipelines.lib.watchlist import AGGREGATOR_VENUES
-
-INTERVAL = "1h"
 
 OBJECTIVE_COLUMNS = ["as_of", "level_id", "preset", "venue", "symbol", "side", "leverage", "created_ts", "base_price",
                      "liq_price", "initial_notional_usd", "notional_usd", "size_class", "filled_ts", "expires_ts",
@@ -45,17 +44,23 @@ def with_level_ids(levels: pd.DataFrame, day: dt.date, preset_name: str) -> pd.D
     return out[OBJECTIVE_COLUMNS]
 
 
-def objective_levels_for_day(con, symbol: str, venues: list[str], day: dt.date) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(level rows of every preset and venue as of `day`, the day's price bars)."""
-    longest = max(PRESETS.values(), key=lambda p: p.expiry_hours + p.baseline_bars)
-    warmup = dt.timedelta(hours=longest.expiry_hours, seconds=(longest.baseline_bars + 2) * INTERVAL_SECONDS[INTERVAL])
+def objective_levels_for_day(con, symbol: str, venues: list[str], day: dt.date, interval: str = "1h") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(level rows of every preset and venue as of `day` at bars of `interval`, the day's price bars).
+
+    Raises `IntervalMismatch` when the symbol has candles or OI in the window but none usable at `interval`.
+    """
+    longest = max(PRESETS.values(), key=lambda p: p.expiry_hours * 3600 + p.baseline_bars * INTERVAL_SECONDS[interval])
+    warmup = dt.timedelta(hours=longest.expiry_hours, seconds=(longest.baseline_bars + 2) * INTERVAL_SECONDS[interval])
     start = dt.datetime.combine(day, dt.time()) - warmup
     end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
-    price_from = price_venue(con, symbol, venues, INTERVAL, start, end)
+    problem = mismatch_message(con, symbol, interval, start, end)
+    if problem:
+        raise IntervalMismatch(problem)
+    price_from = price_venue(con, symbol, venues, interval, start, end)
     if price_from is None:
         return pd.DataFrame(columns=OBJECTIVE_COLUMNS), pd.DataFrame()
-    klines = load_klines(con, price_from, symbol, INTERVAL, start, end)
-    oi = load_open_interest(con, symbol, INTERVAL, start, end)
+    klines = load_klines(con, price_from, symbol, interval, start, end)
+    oi = load_open_interest(con, symbol, interval, start, end)
     series = {venue: bars_with_oi(klines, g) for venue, g in oi.groupby("venue")}
     series[ALL_VENUES] = bars_with_total_oi(klines, oi[~oi["venue"].isin(AGGREGATOR_VENUES)])
     frames = []
@@ -91,7 +96,7 @@ def objective_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource, 
         for day in partition_days(context):
             for spec in specs:
                 def one():
-                    rows, day_bars = objective_levels_for_day(con, spec.symbol, list(spec.listings), day)
+                    rows, day_bars = objective_levels_for_day(con, spec.symbol, list(spec.listings), day, spec.interval)
                     replace_as_of(con, "levels.objective", day, spec.symbol, rows)
                     return rows, day_bars
 

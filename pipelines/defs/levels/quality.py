@@ -49,7 +49,8 @@ def level_quality(context: dg.AssetExecutionContext, duckdb: DuckDBResource, wat
                     nonlocal shown
                     frames = []
                     for span, back in SPANS.items():
-                        result, scored, predictions = scorecard(con, spec.symbol, list(spec.listings), day - dt.timedelta(days=back), day)
+                        result, scored, predictions = scorecard(con, spec.symbol, list(spec.listings), day - dt.timedelta(days=back), day,
+                                                                interval=spec.interval)
                         if len(result):
                             frames.append(quality_rows(result, span))
                         if span == "day" and len(result) and result["realized_usd"].fillna(0).sum() > 0:

@@ -11,11 +11,10 @@ from dagster_duckdb import DuckDBResource
 from indicators.behavioral import BehavioralParams, compute_pools
 from indicators.views import bin_width, clusters, heatmap, largest_liquidations, liquidation_map, liquidation_stats, max_pain
 from pipelines.defs.ingest.assets import partition_days
-from pipelines.defs.levels.assets import INTERVAL
 from pipelines.defs.partitions import daily_partitions
 from pipelines.defs.resources import DUCKDB_POOL, WatchlistResource, warehouse
 from pipelines.lib.margin import ALL_VENUES
-from pipelines.lib.market import load_klines, price_venue
+from pipelines.lib.market import IntervalMismatch, load_klines, mismatch_message, price_venue
 from pipelines.lib.progress import report
 from pipelines.defs.symbol_days import SymbolDays
 from pipelines.lib.ids import join_ids
@@ -41,15 +40,15 @@ def view_levels(con, day: dt.date, symbol: str) -> pd.DataFrame:
         [day, symbol, VIEW_PRESET, ALL_VENUES]).fetch_df()
 
 
-def day_prices(con, day: dt.date, symbol: str, venues: list[str]) -> pd.DataFrame:
+def day_prices(con, day: dt.date, symbol: str, venues: list[str], interval: str) -> pd.DataFrame:
     start, end = day_bounds(day)
-    venue = price_venue(con, symbol, venues, INTERVAL, start, end)
-    return load_klines(con, venue, symbol, INTERVAL, start, end) if venue else pd.DataFrame()
+    venue = price_venue(con, symbol, venues, interval, start, end)
+    return load_klines(con, venue, symbol, interval, start, end) if venue else pd.DataFrame()
 
 
 def day_open_close(con, day: dt.date, spec) -> tuple[float, float] | None:
     """The day's first open (bin reference) and last close on the symbol's price venue; None without candles."""
-    prices = day_prices(con, day, spec.symbol, list(spec.listings))
+    prices = day_prices(con, day, spec.symbol, list(spec.listings), spec.interval)
     return None if prices.empty else (float(prices["open"].iloc[0]), float(prices["close"].iloc[-1]))
 
 
@@ -105,9 +104,12 @@ def behavioral_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
 
     def build(con, day, spec, work):
         start, end = day_bounds(day)
+        problem = mismatch_message(con, spec.symbol, spec.interval, start, end, with_oi=False)
+        if problem:
+            raise IntervalMismatch(problem)
         frames = []
         for venue in spec.listings:
-            klines = load_klines(con, venue, spec.symbol, INTERVAL, HISTORY_START, end)
+            klines = load_klines(con, venue, spec.symbol, spec.interval, HISTORY_START, end)
             if len(klines) < 2:
                 continue
             if klines["volume"].isna().all():
@@ -170,7 +172,7 @@ def day_clusters(con, day: dt.date, spec) -> tuple[pd.DataFrame, float | None]:
     close = reference[1]
     objective = view_levels(con, day, spec.symbol)
     pools = con.execute("select * from levels.behavioral where as_of = ? and symbol = ? and status = 'active' and venue = ?",
-                        [day, spec.symbol, price_venue(con, spec.symbol, list(spec.listings), INTERVAL, *day_bounds(day))]).fetch_df()
+                        [day, spec.symbol, price_venue(con, spec.symbol, list(spec.listings), spec.interval, *day_bounds(day))]).fetch_df()
     return clusters(objective[objective["status"] == "active"], pools, close * CLUSTER_GAP_PCT / 100), close
 
 
