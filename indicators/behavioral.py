@@ -111,13 +111,26 @@ def _rolling(values: np.ndarray, n: int, how: str) -> np.ndarray:
     return _rolling_max(values, n) if how == "max" else -_rolling_max(-values, n)
 
 
+@numba.njit(cache=True)
+def _window_sum(values, k):
+    """sum of values[t−k+1 … t], added in order inside each window (NaN before k values).
+
+    Window-local on purpose: a running cumsum difference depends on everything before the window in
+    its last bits, so the same bar would weigh differently when history is loaded from another day.
+    """
+    out = np.full(values.shape[0], np.nan)
+    for t in range(k - 1, values.shape[0]):
+        acc = 0.0
+        for j in range(t - k + 1, t + 1):
+            acc += values[j]
+        out[t] = acc
+    return out
+
+
 def compute_series(bars: pd.DataFrame, params: BehavioralParams) -> Series:
     high, low, close, volume = (bars[c].to_numpy(float) for c in ("high", "low", "close", "volume"))
     n = params.lookback
-    cumulative = np.concatenate([[0.0], np.cumsum(volume)])
-    weight = np.full(len(volume), np.nan)
-    k = params.volume_window
-    weight[k - 1:] = cumulative[k:] - cumulative[:-k]
+    weight = _window_sum(volume, params.volume_window)
     with np.errstate(invalid="ignore", divide="ignore"):
         n_vol = 100.0 * weight / _rolling(weight, n, "max")
     displacement = wilder_atr(high, low, close, params.atr_length) / 50.0 * n_vol
@@ -210,6 +223,50 @@ def compute_pools(bars: pd.DataFrame, params: BehavioralParams = BehavioralParam
         "weight": weight,
         "swept_ts": swept_ts,
     }, copy=False)
+
+
+# Bars before a day that make its series exactly what the whole history gives: the envelope needs
+# the offset's 300-bar max of displacements that each need a 300-bar volume max (2 × lookback), the
+# 10-bar volume sum and the ATR seed; Wilder's ATR has exponential memory ((1 − 1/5)^k), and 400
+# more bars shrink any seed difference below 1e-38 of it, far under double precision, so the
+# rounded values coincide (tests compare bit for bit).
+RMA_SETTLE_BARS = 400
+
+
+def warmup_bars(params: BehavioralParams) -> int:
+    """Bars to load before a day so that pools created on it equal a from-scratch run."""
+    return 2 * params.lookback + params.volume_window + params.atr_length + RMA_SETTLE_BARS
+
+
+def pools_for_day(bars: pd.DataFrame, standing: pd.DataFrame, day_start, params: BehavioralParams = BehavioralParams(), *,
+                  venue: str = "", symbol: str = "") -> pd.DataFrame:
+    """Every pool standing during the day that starts at `day_start`, incrementally.
+
+    `bars`: at least `warmup_bars(params)` bars before `day_start` (fewer only at the start of the
+    data) and the day's bars. `standing`: the pools standing at `day_start` (unswept pools of the
+    day before, POOL_COLUMNS). Returns the standing pools with their sweep during the day, then the
+    pools created on the day — the same rows as `compute_pools` on the whole history restricted to
+    the day (`pools standing during the day`), at a cost of (day + warm-up) bars + standing pools.
+    """
+    start = np.datetime64(pd.Timestamp(day_start), "ns")
+    ts = bars["ts"].to_numpy("datetime64[ns]")
+    day = ts >= start
+    new = compute_pools(bars, params, venue=venue, symbol=symbol)
+    new = new[new["created_ts"].to_numpy("datetime64[ns]") >= start]
+    carried = standing.loc[:, [c for c in POOL_COLUMNS if c != "swept_ts"]].copy()
+    high, low = bars["high"].to_numpy(float)[day], bars["low"].to_numpy(float)[day]
+    sides = np.where(carried["side"].astype(str).to_numpy() == BUY_SIDE, 0, 1).astype(np.int8)
+    swept = _sweeps(high, low, np.zeros(len(carried), np.int64), sides, carried["price"].to_numpy(float)) if len(high) else \
+        np.full(len(carried), -1, np.int64)
+    day_ts = ts[day]
+    swept_ts = day_ts[np.maximum(swept, 0)] if len(day_ts) else np.full(len(carried), np.datetime64("NaT"), "datetime64[ns]")
+    swept_ts = np.where(swept >= 0, swept_ts, np.datetime64("NaT"))
+    carried["swept_ts"] = swept_ts.astype("datetime64[ns]")
+    carried["created_ts"] = carried["created_ts"].astype("datetime64[ns]")
+    carried["venue"], carried["symbol"] = venue, symbol
+    out = pd.concat([carried.astype({"venue": str, "symbol": str, "side": str}),
+                     new.astype({"venue": str, "symbol": str, "side": str})], ignore_index=True)
+    return out.loc[:, POOL_COLUMNS].astype({"price": float, "weight": float})
 
 
 def empty_pools() -> pd.DataFrame:

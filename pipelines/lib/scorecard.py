@@ -28,20 +28,23 @@ def window_for(requested: str, interval: str) -> str:
 
 def warehouse_models(con, symbol: str, start: dt.date, end: dt.date, pool_venue: str | None, interval: str) -> dict[str, pd.DataFrame]:
     """Levels of each stored model standing during [start, end], known at the close of their bar."""
-    lag = pd.Timedelta(seconds=INTERVAL_SECONDS[interval])
+    lag = pd.Timedelta(seconds=INTERVAL_SECONDS[interval])  # only for rows stored before known_ts existed
     objective = con.execute(
-        "select preset, level_id, any_value(created_ts) as created_ts, any_value(side) as side, any_value(liq_price) as price, "
+        "select preset, level_id, any_value(coalesce(known_ts, created_ts + to_seconds(?))) as created_ts, any_value(side) as side, "
+        "any_value(liq_price) as price, "
         "any_value(initial_notional_usd) as size, any_value(expires_ts) as expires_ts from levels.objective "
-        "where symbol = ? and venue = ? and as_of between ? and ? group by preset, level_id", [symbol, ALL_VENUES, start, end]).fetch_df()
-    models = {f"objective:{preset}": group.assign(created_ts=group["created_ts"] + lag).drop(columns=["preset", "level_id"])
-              for preset, group in objective.groupby("preset")}
+        "where symbol = ? and venue = ? and as_of between ? and ? group by preset, level_id",
+        [int(lag.total_seconds()), symbol, ALL_VENUES, start, end]).fetch_df()
+    # `created_ts` of a scored level is the time it became known (the close of its bar): never before.
+    models = {f"objective:{preset}": group.drop(columns=["preset", "level_id"]) for preset, group in objective.groupby("preset")}
     pools = con.execute(
-        "select pool_id, any_value(created_ts) as created_ts, any_value(side) as side, any_value(price) as price, any_value(weight) as size "
+        "select pool_id, any_value(coalesce(known_ts, created_ts + to_seconds(?))) as created_ts, any_value(side) as side, "
+        "any_value(price) as price, any_value(weight) as size "
         "from levels.behavioral where symbol = ? and venue = ? and as_of between ? and ? group by pool_id",
-        [symbol, pool_venue, start, end]).fetch_df()
+        [int(lag.total_seconds()), symbol, pool_venue, start, end]).fetch_df()
     if len(pools):
         pools["side"] = pools["side"].map({"sell-side": "long", "buy-side": "short"})
-        models["behavioral"] = pools.assign(created_ts=pools["created_ts"] + lag).drop(columns=["pool_id"])
+        models["behavioral"] = pools.drop(columns=["pool_id"])
     return models
 
 

@@ -190,6 +190,26 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        9,
+        "levels at the data's own resolution: known_ts, engine state for incremental nights",
+        [
+            # When a level could first be known: the close of the bar that made it (created_ts is that bar's open).
+            "alter table levels.objective add column known_ts timestamp",
+            "alter table levels.behavioral add column known_ts timestamp",
+            "update levels.objective set known_ts = created_ts + interval 1 hour",
+            "update levels.behavioral set known_ts = created_ts + interval 1 hour",
+            # Which (engine, symbol, venue) days were computed, with what interval and parameters: the next night
+            # continues from that day's standing levels only when its row matches, else it recomputes from scratch.
+            """create table ops.engine_state (
+                engine varchar not null, symbol varchar not null, venue varchar not null, as_of date not null,
+                interval varchar not null, params varchar not null, computed_at timestamp not null,
+                primary key (engine, symbol, venue, as_of))""",
+        ],
+    )
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 # Column order of each raw table (the order inserts use). Table names only ever come from here.
@@ -358,6 +378,7 @@ def replace_partition(
             ("delete from ops.rejects where table_name = ? and venue = ? and symbol = ? "
              "and (day between ? and ? or (day is null and source = ?))",
              [partition.table, partition.venue, partition.symbol, partition.day, partition.last_day, source]),
+            *_stale_engine_state(partition),
         ],
         inserts=[(f"raw.{partition.table}", stage), ("ops.rejects", rejects.loc[:, REJECT_COLUMNS])],
     )
@@ -383,10 +404,19 @@ def upsert_partition(con: duckdb.DuckDBPyConnection, partition: Partition, rows:
     replace_in_transaction(
         con,
         deletes=[(f"delete from raw.{partition.table} t using upsert_rows s where {matches}", []),
-                 _rejects_of_source(partition, source)],
+                 _rejects_of_source(partition, source), *_stale_engine_state(partition)],
         inserts=[(f"raw.{partition.table}", stage), ("ops.rejects", rejects.loc[:, REJECT_COLUMNS])],
         staged={"upsert_rows": stage},
     )
+
+
+def _stale_engine_state(partition: Partition) -> list[tuple[str, list]]:
+    """Candles of a day changed: engine state computed from them (that day and later) is dropped in the
+    same transaction, so the next night recomputes from scratch instead of continuing from stale pools."""
+    if partition.table != "klines":
+        return []
+    return [("delete from ops.engine_state where symbol = ? and venue = ? and as_of >= ?",
+             [partition.symbol, partition.venue, partition.day])]
 
 
 def _rejects_of_source(partition: Partition, source: str) -> tuple[str, list]:
@@ -464,6 +494,22 @@ def replace_notes(con: duckdb.DuckDBPyConnection, asset: str, symbol: str, day: 
                           for s, m in dict.fromkeys(notes)], columns=["asset", "symbol", "day", "severity", "message", "recorded_at"])
     replace_in_transaction(con, [("delete from ops.asset_notes where asset = ? and symbol = ? and day = ?", [asset, symbol, day])],
                            [("ops.asset_notes", frame)])
+
+
+def record_engine_state(con: duckdb.DuckDBPyConnection, engine: str, symbol: str, venue: str, as_of: dt.date, interval: str,
+                        params: str) -> None:
+    """Note that (engine, symbol, venue) was computed for `as_of` with `interval` and `params`."""
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    frame = pd.DataFrame([{"engine": engine, "symbol": symbol, "venue": venue, "as_of": as_of, "interval": interval,
+                           "params": params, "computed_at": now}])
+    replace_in_transaction(con, [("delete from ops.engine_state where engine = ? and symbol = ? and venue = ? and as_of = ?",
+                                  [engine, symbol, venue, as_of])], [("ops.engine_state", frame)])
+
+
+def has_engine_state(con: duckdb.DuckDBPyConnection, engine: str, symbol: str, venue: str, as_of: dt.date, interval: str,
+                     params: str) -> bool:
+    return bool(con.execute("select count(*) from ops.engine_state where engine = ? and symbol = ? and venue = ? and as_of = ? "
+                            "and interval = ? and params = ?", [engine, symbol, venue, as_of, interval, params]).fetchall()[0][0])
 
 
 def failed_assets(con: duckdb.DuckDBPyConnection, assets: list[str], symbol: str, day: dt.date) -> list[tuple[str, str]]:

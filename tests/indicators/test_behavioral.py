@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from indicators.behavioral import BehavioralParams, compute_pools, profile, standing_pools, wilder_atr
+from indicators.behavioral import BehavioralParams, compute_pools, pools_for_day, profile, standing_pools, warmup_bars, wilder_atr
 from tests.indicators.behavioral_reference import reference_pools
 from tests.indicators.test_objective import synthetic_bars
 
@@ -92,3 +92,51 @@ def test_standing_pools_as_of():
 def test_invalid_params(bad):
     with pytest.raises(ValueError):
         BehavioralParams(**bad)
+
+
+def standing_during(pools: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    rows = pools[(pools["created_ts"] < end) & (pools["swept_ts"].isna() | (pools["swept_ts"] >= start))].copy()
+    rows.loc[rows["swept_ts"] >= end, "swept_ts"] = pd.NaT  # a sweep after the day is not known on it
+    return rows.astype({"venue": str, "symbol": str, "side": str}).sort_values(["created_ts", "side", "price"]).reset_index(drop=True)
+
+
+def nightly(bars: pd.DataFrame, days: list[pd.Timestamp], params: BehavioralParams, bar: pd.Timedelta) -> list[pd.DataFrame]:
+    """Day by day as the asset runs: each night sees warm-up + its day and the previous night's standing pools."""
+    out, standing = [], None
+    for start in days:
+        end = start + pd.Timedelta(days=1)
+        if standing is None:  # the first night has no state: from scratch
+            night = standing_during(compute_pools(bars[bars["ts"] < end], params, venue="v", symbol="S"), start, end)
+        else:
+            window = bars[(bars["ts"] >= start - warmup_bars(params) * bar) & (bars["ts"] < end)]
+            night = pools_for_day(window, standing, start, params, venue="v", symbol="S")
+            night = night.sort_values(["created_ts", "side", "price"]).reset_index(drop=True)
+        out.append(night)
+        standing = night[night["swept_ts"].isna()]
+    return out
+
+
+def assert_nights_equal_from_scratch(bars: pd.DataFrame, days: list[pd.Timestamp], params: BehavioralParams, bar: pd.Timedelta):
+    full = compute_pools(bars, params, venue="v", symbol="S")
+    for start, night in zip(days, nightly(bars, days, params, bar)):
+        expected = standing_during(full, start, start + pd.Timedelta(days=1))
+        assert len(night) == len(expected), start
+        assert_same(night, expected)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_incremental_nights_equal_a_from_scratch_run_on_random_series(seed):
+    bars = synthetic_bars(24 * 120, seed)  # 120 days of hourly bars
+    first = bars["ts"].iloc[0].normalize()
+    days = [first + pd.Timedelta(days=d) for d in range(60, 75)]
+    assert_nights_equal_from_scratch(bars, days, BehavioralParams(), pd.Timedelta(hours=1))
+
+
+def test_incremental_nights_equal_a_from_scratch_run_on_bundled_candles():
+    from tests.conftest import BUNDLED_DATA
+
+    raw = pd.read_parquet(BUNDLED_DATA / "klines" / "binance" / "BTC.parquet")
+    bars = pd.DataFrame({"ts": raw["ts"].dt.tz_convert(None).astype("datetime64[ns]"), **{c: raw[c].astype(float) for c in
+                                                                                          ("open", "high", "low", "close", "volume")}})
+    days = [pd.Timestamp("2026-02-10") + pd.Timedelta(days=d) for d in range(20)]
+    assert_nights_equal_from_scratch(bars, days, BehavioralParams(), pd.Timedelta(hours=1))

@@ -104,3 +104,63 @@ def test_data_at_another_interval_than_configured_fails_its_check_naming_what_wa
                                          "load 5m candles")
     assert notes["levels/behavioral"] == notes["levels/objective"]  # pools need candles at the interval too
     assert check[0][0] is False and "configured 5m" in check[0][1]
+
+
+def materialize_behavioral(warehouse, start: dt.date, end: dt.date):
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    from pipelines.defs.levels.views import behavioral_levels
+    from tests.pipelines.dagster_helpers import resources
+
+    result = dg.materialize([behavioral_levels], resources=resources(warehouse, symbols=["BTC"]), instance=dg.DagsterInstance.ephemeral(),
+                            tags={ASSET_PARTITION_RANGE_START_TAG: start.isoformat(), ASSET_PARTITION_RANGE_END_TAG: end.isoformat()})
+    assert result.success
+    metadata = result.asset_materializations_for_node("levels__behavioral")[-1].metadata
+    return metadata["venue_days_incremental"].value, metadata["venue_days_from_scratch"].value
+
+
+def pools(warehouse, day: dt.date) -> pd.DataFrame:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute("select * exclude (as_of) from levels.behavioral where as_of = ? order by pool_id", [day]).fetch_df()
+
+
+def test_incremental_nights_equal_a_from_scratch_night_and_a_middle_rerun_is_idempotent(bundled_warehouse, tmp_path):
+    import shutil
+
+    nights = [dt.date(2026, 2, 27) + dt.timedelta(days=i) for i in range(7)]
+    warehouse = tmp_path / "nightly.duckdb"
+    shutil.copy(bundled_warehouse[0], warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("delete from ops.engine_state")
+    paths = [materialize_behavioral(warehouse, night, night) for night in nights]
+    # the first night recomputes from scratch, each later one continues from the night before
+    assert paths == [(0, 3)] + [(3, 0)] * (len(nights) - 1)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        state = con.execute("select count(*) from ops.engine_state where engine = 'behavioral' and symbol = 'BTC'").fetchall()[0][0]
+    assert state == 3 * len(nights)  # binance, bybit, okx every night
+    incremental = {night: pools(warehouse, night) for night in nights}
+    scratch = tmp_path / "scratch.duckdb"
+    shutil.copy(warehouse, scratch)
+    with duckdb.connect(str(scratch)) as con:
+        con.execute("delete from ops.engine_state")
+    assert materialize_behavioral(scratch, nights[-1], nights[-1]) == (0, 3)
+    pd.testing.assert_frame_equal(pools(scratch, nights[-1]), incremental[nights[-1]], check_exact=True)
+    assert len(incremental[nights[-1]]) > 100
+    materialize_behavioral(warehouse, nights[2], nights[2])  # rerun a middle day, then the days after it
+    materialize_behavioral(warehouse, nights[3], nights[-1])
+    for night in nights:
+        pd.testing.assert_frame_equal(pools(warehouse, night), incremental[night], check_exact=True)
+
+
+def test_new_candles_of_a_day_drop_the_engine_state_from_that_day_on(tmp_path):
+    from pipelines.lib.warehouse import Partition, connect, has_engine_state, record_engine_state, replace_partition
+
+    with connect(tmp_path / "w.duckdb") as con:
+        for day in (dt.date(2026, 3, 1), dt.date(2026, 3, 2), dt.date(2026, 3, 3)):
+            record_engine_state(con, "behavioral", "BTC", "binance", day, "1h", "p")
+        rows = pd.DataFrame({"venue": "binance", "symbol": "BTC", "interval": "1h", "ts": [pd.Timestamp("2026-03-02 05:00")],
+                             "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1.0, "quote_volume": None,
+                             "taker_buy_volume": None})
+        replace_partition(con, Partition("klines", "binance", "BTC", dt.date(2026, 3, 2)), rows)
+        kept = [has_engine_state(con, "behavioral", "BTC", "binance", dt.date(2026, 3, d), "1h", "p") for d in (1, 2, 3)]
+    assert kept == [True, False, False]

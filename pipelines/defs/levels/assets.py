@@ -21,7 +21,7 @@ from pipelines.lib.ids import join_ids
 from pipelines.lib.warehouse import replace_as_of
 from pipelines.lib.watchlist import AGGREGATOR_VENUES
 
-OBJECTIVE_COLUMNS = ["as_of", "level_id", "preset", "venue", "symbol", "side", "leverage", "created_ts", "base_price",
+OBJECTIVE_COLUMNS = ["as_of", "level_id", "preset", "venue", "symbol", "side", "leverage", "created_ts", "known_ts", "base_price",
                      "liq_price", "initial_notional_usd", "notional_usd", "size_class", "filled_ts", "expires_ts",
                      "status", "liq_model"]
 
@@ -34,8 +34,10 @@ def levels_as_of(levels: pd.DataFrame, day: dt.date) -> pd.DataFrame:
     return levels[standing]
 
 
-def with_level_ids(levels: pd.DataFrame, day: dt.date, preset_name: str) -> pd.DataFrame:
+def with_level_ids(levels: pd.DataFrame, day: dt.date, preset_name: str, bar: dt.timedelta = dt.timedelta(hours=1)) -> pd.DataFrame:
+    """Level rows with their as-of day, preset, stable id and `known_ts` (the close of their bar, `created_ts` + `bar`)."""
     out = levels.astype({c: str for c in ("venue", "symbol", "side", "size_class", "status", "liq_model")})
+    out["known_ts"] = pd.to_datetime(out["created_ts"]) + bar
     out.insert(0, "as_of", day)
     out.insert(1, "preset", preset_name)
     out.insert(1, "level_id", join_ids(out["preset"], out["venue"], out["symbol"],
@@ -68,7 +70,7 @@ def objective_levels_for_day(con, symbol: str, venues: list[str], day: dt.date, 
         for venue, bars in series.items():
             levels = compute_levels(bars, params, venue=venue, symbol=symbol, tiers=margin_tiers(venue, symbol, day, params),
                                     as_of_end=np.datetime64(end, "ns"))
-            frames.append(with_level_ids(levels_as_of(levels, day), day, preset_name))
+            frames.append(with_level_ids(levels_as_of(levels, day), day, preset_name, dt.timedelta(seconds=INTERVAL_SECONDS[interval])))
     day_bars = klines[klines["ts"] >= pd.Timestamp(day)]
     frames = [f for f in frames if len(f)]
     return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=OBJECTIVE_COLUMNS)), day_bars

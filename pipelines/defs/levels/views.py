@@ -8,17 +8,17 @@ import numpy as np
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from indicators.behavioral import BehavioralParams, compute_pools
+from indicators.behavioral import BehavioralParams, compute_pools, pools_for_day, warmup_bars
 from indicators.views import bin_width, clusters, heatmap, largest_liquidations, liquidation_map, liquidation_stats, max_pain
 from pipelines.defs.ingest.assets import partition_days
 from pipelines.defs.partitions import daily_partitions
 from pipelines.defs.resources import DUCKDB_POOL, WatchlistResource, warehouse
 from pipelines.lib.margin import ALL_VENUES
-from pipelines.lib.market import IntervalMismatch, load_klines, mismatch_message, price_venue
+from pipelines.lib.market import INTERVAL_SECONDS, IntervalMismatch, load_klines, mismatch_message, price_venue
 from pipelines.lib.progress import report
 from pipelines.defs.symbol_days import SymbolDays
 from pipelines.lib.ids import join_ids
-from pipelines.lib.warehouse import replace_as_of
+from pipelines.lib.warehouse import has_engine_state, record_engine_state, replace_as_of
 
 OBJECTIVE, BEHAVIORAL = ["levels", "objective"], ["levels", "behavioral"]
 
@@ -26,6 +26,7 @@ BIN_PCT = 0.1  # heatmap / map bin: 0.1 % of the day's open
 CLUSTER_GAP_PCT = 0.25  # levels closer than 0.25 % of the close join one zone
 VIEW_PRESET = "default"  # views use one preset and the cross-venue aggregate: no position counted twice
 HISTORY_START = dt.datetime(2000, 1, 1)
+ENGINE = "behavioral"  # ops.engine_state key of the incremental pools
 
 
 def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -52,7 +53,8 @@ def day_open_close(con, day: dt.date, spec) -> tuple[float, float] | None:
     return None if prices.empty else (float(prices["open"].iloc[0]), float(prices["close"].iloc[-1]))
 
 
-def _for_each_day(context, duckdb, watchlist, table: str, build, upstream: tuple[list[str], ...] = ()) -> dg.MaterializeResult:
+def _for_each_day(context, duckdb, watchlist, table: str, build, upstream: tuple[list[str], ...] = (), after=None,
+                  extra=dict) -> dg.MaterializeResult:
     """Run `build(con, day, spec, work) -> DataFrame` for every day and symbol and store it in `table`.
 
     Each symbol-day is isolated (`SymbolDays`): a failure, or a failure of an `upstream` asset for the
@@ -69,6 +71,8 @@ def _for_each_day(context, duckdb, watchlist, table: str, build, upstream: tuple
                     rows.insert(0, "as_of", day)
                     rows.insert(1, "symbol", spec.symbol)
                     replace_as_of(con, table, day, spec.symbol, rows)
+                    if after is not None:
+                        after(con, day, spec)
                     return len(rows)
 
                 n = work.run(spec.symbol, day, one)
@@ -79,6 +83,7 @@ def _for_each_day(context, duckdb, watchlist, table: str, build, upstream: tuple
     summary = pd.DataFrame(counts)
     return dg.MaterializeResult(metadata={
         **work.metadata(),
+        **extra(),
         "dagster/row_count": dg.MetadataValue.int(int(summary["rows"].sum()) if len(summary) else 0),
         "dagster/table_name": dg.MetadataValue.text(table),
         "rows_per_day": dg.MetadataValue.md(summary.tail(30).to_markdown(index=False) if len(summary) else "_none_"),
@@ -98,18 +103,29 @@ def _asset(name: str, deps: list[list[str]], description: str):
         "Behavior-based (BigBeluga-like) liquidity pools per venue with candles: 2-bar swing highs/lows "
         "spawn pools beyond the wick, weighted by the 10-bar volume sum, swept when traded through. "
         "'buy-side' pools sit above price (short stops/liquidations), 'sell-side' below (long). Every pool "
-        "standing during the day, computed over the whole stored history.")
+        "standing during the day. Incremental: a night continues from the previous day's standing pools "
+        "with a bounded warm-up (the same rows as the whole history gives); without that day's state it "
+        "reads the whole stored history.")
 def behavioral_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlist: WatchlistResource) -> dg.MaterializeResult:
     params = BehavioralParams()
+
+    signature = repr(params)
+    computed: dict[tuple[str, dt.date], list[str]] = {}
+    paths = {"incremental": 0, "from_scratch": 0}  # venue-days by how they were computed
 
     def build(con, day, spec, work):
         start, end = day_bounds(day)
         problem = mismatch_message(con, spec.symbol, spec.interval, start, end, with_oi=False)
         if problem:
             raise IntervalMismatch(problem)
-        frames = []
+        frames, computed[(spec.symbol, day)] = [], []
+        bar = dt.timedelta(seconds=INTERVAL_SECONDS[spec.interval])
         for venue in spec.listings:
-            klines = load_klines(con, venue, spec.symbol, spec.interval, HISTORY_START, end)
+            # Incremental night: yesterday's standing pools + a bounded warm-up give exactly the from-scratch
+            # answer (indicators.behavioral.pools_for_day); without yesterday's state, the whole history.
+            incremental = has_engine_state(con, ENGINE, spec.symbol, venue, day - dt.timedelta(days=1), spec.interval, signature)
+            history_from = start - warmup_bars(params) * bar if incremental else HISTORY_START
+            klines = load_klines(con, venue, spec.symbol, spec.interval, history_from, end)
             if len(klines) < 2:
                 continue
             if klines["volume"].isna().all():
@@ -119,10 +135,18 @@ def behavioral_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                 work.warn(f"{venue}: {int(klines['volume'].isna().sum())} candles without volume weigh 0 in the pools")
                 klines["volume"] = klines["volume"].fillna(0.0)
             klines["ts"] = klines["ts"].astype("datetime64[ns]")
-            pools = compute_pools(klines, params, venue=venue, symbol=spec.symbol)
-            day_pools = pools[(pools["created_ts"] < end) & (pools["swept_ts"].isna() | (pools["swept_ts"] >= start))].copy()
+            paths["incremental" if incremental else "from_scratch"] += 1
+            if incremental:
+                standing = con.execute("select venue, symbol, side, created_ts, price, weight from levels.behavioral "
+                                       "where as_of = ? and symbol = ? and venue = ? and status = 'active' order by pool_id",
+                                       [day - dt.timedelta(days=1), spec.symbol, venue]).fetch_df()
+                day_pools = pools_for_day(klines, standing, start, params, venue=venue, symbol=spec.symbol)
+            else:
+                pools = compute_pools(klines, params, venue=venue, symbol=spec.symbol)
+                day_pools = pools[(pools["created_ts"] < end) & (pools["swept_ts"].isna() | (pools["swept_ts"] >= start))].copy()
             day_pools["status"] = np.where(day_pools["swept_ts"] < end, "swept", "active")  # NaT compares False: active
             frames.append(day_pools)
+            computed[(spec.symbol, day)].append(venue)
         frames = [f for f in frames if len(f)]
         rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["venue", "side", "created_ts", "price", "weight", "swept_ts", "status"])
         rows = rows.astype({"venue": str, "side": str, "price": float, "weight": float}).drop(columns=["symbol"], errors="ignore")
@@ -130,9 +154,15 @@ def behavioral_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
         rows["swept_ts"] = pd.to_datetime(rows["swept_ts"])
         rows.insert(0, "pool_id", join_ids(rows["venue"], spec.symbol, rows["created_ts"].dt.strftime("%Y%m%dT%H%M%S"),
                                            rows["side"], rows["price"].map(lambda p: f"{p:.10g}")))
-        return rows[["pool_id", "venue", "side", "created_ts", "price", "weight", "swept_ts", "status"]]
+        rows["known_ts"] = rows["created_ts"] + bar  # the close of the swing bar
+        return rows[["pool_id", "venue", "side", "created_ts", "known_ts", "price", "weight", "swept_ts", "status"]]
 
-    return _for_each_day(context, duckdb, watchlist, "levels.behavioral", build, upstream=(["raw", "klines"],))
+    def stored(con, day, spec):
+        for venue in computed.pop((spec.symbol, day), []):
+            record_engine_state(con, ENGINE, spec.symbol, venue, day, spec.interval, signature)
+
+    return _for_each_day(context, duckdb, watchlist, "levels.behavioral", build, upstream=(["raw", "klines"],), after=stored,
+                         extra=lambda: {f"venue_days_{k}": dg.MetadataValue.int(v) for k, v in paths.items()})
 
 
 @_asset("heatmap", [["levels", "objective"]],
