@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from indicators.objective import PRESETS, ObjectiveParams, compute_levels, preset
 from tests.indicators.objective_reference import reference_levels
 
+TIERS = {10: (0.004, 0.0), 25: (0.004, 0.0), 50: (0.004, 0.0), 100: (0.004, 0.0)}
+
 HL_BTC_TIERS = {10: (0.0125, 0.0), 25: (0.0125, 0.0)}  # Hyperliquid BTC tier 1 (max 40x)
 
 
@@ -149,3 +151,27 @@ def test_long_levels_below_base_short_above():
 def test_invalid_params_raise(bad):
     with pytest.raises(ValueError):
         ObjectiveParams(**bad)
+
+
+def test_a_night_from_its_bounded_window_equals_the_whole_history():
+    """The nightly asset reads expiry + baseline + 2 bars before the day, never more: the levels
+    standing on the day equal those of a run over the whole history (ids and states exactly, USD
+    to 1e-9: the OI shrink is a ratio of running products)."""
+    params = PRESETS["default"]
+    bars = synthetic_bars(24 * 90, 11)
+    warmup = pd.Timedelta(hours=params.expiry_hours) + (params.baseline_bars + 2) * pd.Timedelta(hours=1)
+    checked = 0
+    for day in pd.date_range("2026-02-10", periods=10, freq="1D"):
+        end = day + pd.Timedelta(days=1)
+
+        def standing(levels):
+            rows = levels[(levels["created_ts"] < end) & (levels["filled_ts"].isna() | (levels["filled_ts"] >= day))
+                          & (levels["expires_ts"] > day)]
+            return rows.astype({c: str for c in ("side", "size_class", "status", "venue", "symbol", "liq_model")}).reset_index(drop=True)
+
+        full = standing(compute_levels(bars, params, tiers=TIERS, as_of_end=np.datetime64(end, "ns")))
+        night = standing(compute_levels(bars[bars["ts"] >= day - warmup], params, tiers=TIERS, as_of_end=np.datetime64(end, "ns")))
+        pd.testing.assert_frame_equal(night.drop(columns="notional_usd"), full.drop(columns="notional_usd"), check_exact=True)
+        np.testing.assert_allclose(night["notional_usd"], full["notional_usd"], rtol=1e-9)
+        checked += len(full)
+    assert checked > 100
