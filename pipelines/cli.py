@@ -312,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--start", type=_date, default=DEMO_START, help=f"first UTC day (default {DEMO_START})")
     demo.add_argument("--end", type=_date, default=DEMO_END, help=f"last UTC day, inclusive (default {DEMO_END})")
     demo.add_argument("--symbols", nargs="*", default=None, help="canonical symbols (default: the whole watchlist)")
+    add_source_options(demo)
     demo.set_defaults(func=cmd_demo)
     liq_price_cli.add_parser(sub)
     live_cli.add_parsers(sub, _date)
@@ -329,8 +330,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_source_options(parser) -> None:
+    parser.add_argument("--data", help="files-source folder to read instead of the bundled data/ (sets LIQLEVELS_DATA), "
+                                       "e.g. your own 1m/5m candles and OI")
+    parser.add_argument("--watchlist", help="watchlist TOML to use (sets LIQLEVELS_WATCHLIST), e.g. one with interval = \"5m\"")
+
+
+def apply_source_options(args: argparse.Namespace) -> str | None:
+    """--data / --watchlist become the environment the run (and its child process) reads; an error text if invalid."""
+    from pathlib import Path
+
+    for option, variable, want_dir in (("data", "LIQLEVELS_DATA", True), ("watchlist", "LIQLEVELS_WATCHLIST", False)):
+        value = getattr(args, option, None)
+        if value is None:
+            continue
+        path = Path(value).expanduser().resolve()
+        if (want_dir and not path.is_dir()) or (not want_dir and not path.is_file()):
+            return f"--{option} {value}: no such {'folder' if want_dir else 'file'}"
+        os.environ[variable] = str(path)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    problem = apply_source_options(args)
+    if problem:
+        print(f"liqlevels {args.command}: {problem}", file=sys.stderr)
+        return 2
     if getattr(args, "start", None) and getattr(args, "end", None) and args.end < args.start:
         print(f"liqlevels {args.command}: --end {args.end} is before --start {args.start}", file=sys.stderr)
         return 2

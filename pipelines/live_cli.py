@@ -129,7 +129,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             bar.set_description(label)
             bar.update(1)
 
-        report = backfill(con, listings, args.start, args.end, tuple(args.datasets), force=args.force, progress=progress)
+        report = backfill(con, listings, args.start, args.end, tuple(args.datasets), force=args.force, progress=progress,
+                          interval=args.interval)
     print(f"liqlevels backfill: {len(report.loaded)} files loaded "
           f"({sum(r[3] for r in report.loaded):,} rows, {report.rejects} rejects, {report.duplicates_dropped} duplicate rows dropped), "
           f"{len(report.skipped)} already loaded, {len(report.unpublished)} not published, {len(report.failed)} failed")
@@ -188,6 +189,9 @@ def add_parsers(sub, date_type) -> None:
     run.add_argument("--log-level", default="CRITICAL",
                      help="Dagster's own console log level (default CRITICAL: only liqlevels' one-line progress and errors)")
     run.add_argument("--quiet", action="store_true", help="no progress lines")
+    from pipelines.cli import add_source_options
+
+    add_source_options(run)
     run.set_defaults(func=cmd_run)
 
     backfill = sub.add_parser("backfill", help="Load Binance archive files (klines, 5-minute OI) for past days; resumable.")
@@ -196,7 +200,9 @@ def add_parsers(sub, date_type) -> None:
     backfill.add_argument("--start", type=date_type, required=True, help="first UTC day")
     backfill.add_argument("--end", type=date_type, required=True, help="last UTC day, inclusive")
     backfill.add_argument("--datasets", nargs="+", choices=("klines", "metrics"), default=["klines", "metrics"],
-                          help="archive datasets (default both: 1h klines and metrics = 5-minute OI)")
+                          help="archive datasets (default both: klines at --interval and metrics = 5-minute OI)")
+    backfill.add_argument("--interval", default="1h", choices=("1m", "5m", "15m", "1h"),
+                          help="kline interval to load (default 1h; 5m klines match the archive's 5-minute OI)")
     backfill.add_argument("--force", action="store_true", help="reload days already loaded")
     backfill.add_argument("--quiet", action="store_true", help="no progress bar")
     backfill.set_defaults(func=cmd_backfill)

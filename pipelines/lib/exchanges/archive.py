@@ -144,7 +144,7 @@ def backfill(con: duckdb.DuckDBPyConnection, listings: list[tuple[str, Listing]]
     try:
         for symbol, listing in listings:
             for dataset in datasets:
-                done = set() if force else loaded_days(con, dataset, symbol)
+                done = set() if force else loaded_days(con, ledger_name(dataset, interval), symbol)
                 for day in days:
                     if progress:
                         progress(f"{dataset} {symbol} {day}")
@@ -158,6 +158,11 @@ def backfill(con: duckdb.DuckDBPyConnection, listings: list[tuple[str, Listing]]
     finally:
         http.close()
     return report
+
+
+def ledger_name(dataset: str, interval: str) -> str:
+    """The name a loaded file is recorded under: klines of another interval than 1h are another dataset."""
+    return f"klines:{interval}" if dataset == "klines" and interval != "1h" else dataset
 
 
 def _load_one(con, http: VenueHttp, report: BackfillReport, dataset: str, symbol: str, listing: Listing,
@@ -200,8 +205,8 @@ def _load_one(con, http: VenueHttp, report: BackfillReport, dataset: str, symbol
     replace_in_transaction(
         con,
         deletes=[("delete from ops.archive_loads where venue = 'binance' and dataset = ? and symbol = ? and day = ?",
-                  [dataset, symbol, day])],
-        inserts=[("ops.archive_loads", pd.DataFrame([{"venue": "binance", "dataset": dataset, "symbol": symbol, "day": day,
+                  [ledger_name(dataset, interval), symbol, day])],
+        inserts=[("ops.archive_loads", pd.DataFrame([{"venue": "binance", "dataset": ledger_name(dataset, interval), "symbol": symbol, "day": day,
                                                       "url": http.base_url + path, "sha256": sha256, "rows": rows,
                                                       "loaded_at": dt.datetime.now(dt.UTC).replace(tzinfo=None)}]))],
     )
