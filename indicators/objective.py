@@ -22,6 +22,9 @@ Rules chosen where the recipe is silent (and documented in the README):
   the candle direction (close ≥ open ⇒ longs) decides.
 - **Fill**: the first later bar whose low ≤ a long level (high ≥ a short level) fills it, if that
   bar opens before the level expires. A level created on bar t can be filled from bar t+1 on.
+- **First touch at a finer resolution** (`refine_fills`): where finer candles exist (1m under 5m
+  bars), the fill time is the open of the first finer candle inside the filling bar that reaches
+  the level; the filling bar itself (and so every status and notional) does not change.
 """
 
 from __future__ import annotations
@@ -297,6 +300,40 @@ def compute_levels(
         "status": pd.Categorical.from_codes(out_status[keep], categories=STATUSES),
         "liq_model": pd.Categorical.from_codes(np.full(count, MODELS.index(liq_model(params, tiers)), np.int8), categories=MODELS),
     }, copy=False)
+
+
+@numba.njit(cache=True)
+def _first_touch(fine_ts, fine_low, fine_high, starts, ends, prices, longs):
+    """Per level: the first fine candle in [starts, ends) (ns) that reaches its price, or -1."""
+    out = np.full(prices.shape[0], -1, np.int64)
+    for m in range(prices.shape[0]):
+        j = np.searchsorted(fine_ts, starts[m])
+        while j < fine_ts.shape[0] and fine_ts[j] < ends[m]:
+            if (longs[m] and fine_low[j] <= prices[m]) or (not longs[m] and fine_high[j] >= prices[m]):
+                out[m] = j
+                break
+            j += 1
+    return out
+
+
+def refine_fills(levels: pd.DataFrame, fine: pd.DataFrame, bar: np.timedelta64) -> pd.DataFrame:
+    """`levels` with `filled_ts` moved to the first touch among finer candles `fine` (ts, low, high)
+    inside the filling bar [filled_ts, filled_ts + bar); unchanged where no finer candle reaches it
+    (a gap in the finer data). Only the time within the bar changes: never the bar, status or USD."""
+    filled = levels["filled_ts"].notna().to_numpy()
+    if not filled.any() or fine.empty:
+        return levels
+    fine_ts = fine["ts"].to_numpy("datetime64[ns]").astype(np.int64)
+    starts = levels["filled_ts"].to_numpy("datetime64[ns]")[filled].astype(np.int64)
+    touch = _first_touch(fine_ts, fine["low"].to_numpy(float), fine["high"].to_numpy(float), starts,
+                         starts + np.timedelta64(bar, "ns").astype(np.int64), levels["liq_price"].to_numpy(float)[filled],
+                         (levels["side"].astype(str) == "long").to_numpy()[filled])
+    out = levels.copy()
+    refined = out["filled_ts"].to_numpy("datetime64[ns]").copy()
+    at = np.flatnonzero(filled)[touch >= 0]
+    refined[at] = fine_ts[touch[touch >= 0]].astype("datetime64[ns]")
+    out["filled_ts"] = refined
+    return out
 
 
 LEVEL_COLUMNS = ["venue", "symbol", "side", "leverage", "created_ts", "base_price", "liq_price",

@@ -90,10 +90,11 @@ class MarketSourceResource(dg.ConfigurableResource):
         if self._live is not None:
             self._live.close()
 
-    def load_day(self, table: str, listing: Listing, symbol: str, day: dt.date) -> Loaded | Skipped | None:
-        """One day of `table` for (venue, symbol); None when the files source has no file for it."""
+    def load_day(self, table: str, listing: Listing, symbol: str, day: dt.date, interval: str = "1h") -> Loaded | Skipped | None:
+        """One day of `table` for (venue, symbol); None when the files source has no file for it. Live
+        sources ask for bars of `interval` (the symbol's); files hold whatever intervals they hold."""
         if self.live:
-            return self.live_source().load_day(table, listing, symbol, day)
+            return self.live_source().load_day(table, listing, symbol, day, interval)
         loaded = files_source.load_day(Path(self.files_root), table, listing.venue, symbol, day)
         if loaded is None:
             return None

@@ -130,3 +130,12 @@ def liquidation_map_chart(rows: pd.DataFrame, close: float, title: str) -> bytes
     ax.tick_params(labelsize=7)
     fig.subplots_adjust(left=0.09, right=0.9, bottom=0.12, top=0.9)  # fixed layout: tight_layout costs ~0.1 s a chart
     return _png(fig)
+
+
+def render_pictures(job: tuple, day) -> tuple[bytes, bytes]:
+    """(heatmap PNG, liquidation-map PNG) of one symbol-day. Runs in a worker process, so it lives
+    here, away from Dagster: a worker imports only this module (no Dagster warnings in its output)."""
+    symbol, _, cells, bars, rows = job
+    close = float(bars["close"].iloc[-1])
+    return (heatmap_chart(cells, bars, f"{symbol} liquidation heatmap {day} (default preset, all venues)"),
+            liquidation_map_chart(rows, close, f"{symbol} liquidation map as of {day} close {close:,.2f}"))

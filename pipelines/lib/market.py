@@ -79,6 +79,19 @@ def load_klines(con, venue: str, symbol: str, interval: str, start: dt.datetime,
     ).fetch_df()
 
 
+def finer_klines(con, venue: str, symbol: str, interval: str, start: dt.datetime, end: dt.datetime) -> pd.DataFrame | None:
+    """The finest stored candles of `venue` finer than `interval` (ts, low, high), to time fills; None if none."""
+    found = stored_intervals(con, "klines", symbol, start, end).get(venue, [])
+    finer = [i for i in found if INTERVAL_SECONDS[i] < INTERVAL_SECONDS[interval]]
+    if not finer:
+        return None
+    finest = min(finer, key=INTERVAL_SECONDS.get)
+    fine = con.execute("select ts, low, high from raw.klines where venue = ? and symbol = ? and interval = ? and ts >= ? and ts < ? "
+                       "order by ts", [venue, symbol, finest, start, end]).fetch_df()
+    fine["ts"] = fine["ts"].astype("datetime64[ns]")
+    return fine
+
+
 def load_open_interest(con, symbol: str, interval: str, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
     """OI of every venue for the symbol at `interval`: columns venue, ts, oi_usd. A venue without OI at
     that interval contributes its finer OI sampled at each bar's open (the `ts % interval = 0` rows),

@@ -175,3 +175,24 @@ def test_a_night_from_its_bounded_window_equals_the_whole_history():
         np.testing.assert_allclose(night["notional_usd"], full["notional_usd"], rtol=1e-9)
         checked += len(full)
     assert checked > 100
+
+
+def test_fills_are_timed_by_the_first_finer_candle_that_touches_the_level():
+    from indicators.objective import refine_fills
+
+    fine = synthetic_bars(5 * 2_000, 21, freq="1min")
+    coarse = fine.groupby(fine["ts"].dt.floor("5min")).agg(
+        open=("open", "first"), high=("high", "max"), low=("low", "min"), close=("close", "last"), volume=("volume", "sum"),
+        oi_usd=("oi_usd", "first")).reset_index()
+    levels = compute_levels(coarse, PRESETS["default"], tiers=TIERS)
+    refined = refine_fills(levels, fine, np.timedelta64(5, "m"))
+    filled = levels["filled_ts"].notna()
+    assert filled.sum() > 20
+    pd.testing.assert_frame_equal(refined.drop(columns="filled_ts"), levels.drop(columns="filled_ts"))
+    offsets = (refined["filled_ts"] - levels["filled_ts"])[filled]
+    assert offsets.between(pd.Timedelta(0), pd.Timedelta(minutes=4)).all() and (offsets > pd.Timedelta(0)).any()
+    by_ts = fine.set_index("ts")
+    for row in refined[filled].itertuples():
+        inside = by_ts.loc[levels.loc[row.Index, "filled_ts"]: row.filled_ts]
+        touched = inside["low"] <= row.liq_price if row.side == "long" else inside["high"] >= row.liq_price
+        assert touched.iloc[-1] and not touched.iloc[:-1].any()  # the first touch, none earlier in the bar

@@ -161,3 +161,25 @@ def test_an_echoed_api_key_reaches_no_message_log_or_stored_reject(tmp_path, cap
         live.close()
         server.stop()
     assert KEY not in text and KEY not in caplog.text
+
+
+@pytest.mark.parametrize(("venue", "table", "path", "param", "asked"), [
+    ("binance", "klines", "/fapi/v1/klines", "interval", "5m"),
+    ("binance", "open_interest", "/futures/data/openInterestHist", "period", "5m"),
+    ("bybit", "klines", "/v5/market/kline", "interval", "5"),
+    ("okx", "klines", "/api/v5/market/history-candles", "bar", "5m"),
+    ("okx", "open_interest", "/api/v5/rubik/stat/contracts/open-interest-history", "period", "5m"),
+])
+def test_a_five_minute_symbol_asks_each_venue_for_five_minute_bars_in_its_own_spelling(serve, venue, table, path, param, asked):
+    live, fake = serve()
+    loaded = live.load_day(table, BTC.listing(venue), "BTC", DAY, "5m")
+    assert {args[param] for p, args in fake.requests if p == path} == {asked}
+    # the local server only has hourly bars: what came back is refused, not stored as 5m
+    assert ("ts", "holds bars 1h apart, but 5m was asked for") in {(f, r) for _, f, r in loaded.problems}
+
+
+def test_an_interval_a_venue_does_not_serve_is_skipped_saying_what_it_serves(serve):
+    live, fake = serve()
+    skipped = live.load_day("open_interest", BTC.listing("bybit"), "BTC", DAY, "1m")
+    assert skipped.reason.startswith("bybit serves open_interest at 5m, 15m, 1h only, not 1m (BTC)")
+    assert fake.count("/v5/market/open-interest") == 0

@@ -18,7 +18,7 @@ from pipelines.defs.resources import DUCKDB_POOL, ExportsResource, WatchlistReso
 from pipelines.lib.exports import (day_dir, level_file_rows, read_level_file, refresh_latest, write_atomic, write_level_files,
                                    write_manifest)
 from pipelines.lib.margin import ALL_VENUES
-from pipelines.lib.charts import heatmap_chart, liquidation_map_chart, markdown_image
+from pipelines.lib.charts import markdown_image, render_pictures
 from pipelines.lib.market import INTERVAL_SECONDS, load_klines, price_venue
 from pipelines.lib.progress import report
 from pipelines.defs.symbol_days import SymbolDays
@@ -140,14 +140,6 @@ def write_pine(con, exports: ExportsResource, day: dt.date, spec, written: list[
                     tick_size=spec.tick_size, generated_at=dt.datetime.combine(day + dt.timedelta(days=1), dt.time()))
     path = write_atomic(day_dir(exports.path, day) / spec.symbol / pine_file_name(spec.symbol), source.encode())
     written.append({"day": day.isoformat(), "symbol": spec.symbol, "levels": min(len(active), 500), "path": str(path)})
-
-
-def render_pictures(job: tuple, day: dt.date) -> tuple[bytes, bytes]:
-    """(heatmap PNG, liquidation-map PNG) of one symbol-day; runs in a worker process."""
-    symbol, _, cells, bars, rows = job
-    close = float(bars["close"].iloc[-1])
-    return (heatmap_chart(cells, bars, f"{symbol} liquidation heatmap {day} (default preset, all venues)"),
-            liquidation_map_chart(rows, close, f"{symbol} liquidation map as of {day} close {close:,.2f}"))
 
 
 @dg.asset(

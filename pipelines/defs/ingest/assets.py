@@ -120,7 +120,7 @@ def _ingest(
                 loaded = None
                 with faults.guard(listing.venue, spec.symbol, day):
                     try:
-                        loaded = market_source.load_day(table, listing, spec.symbol, day)
+                        loaded = market_source.load_day(table, listing, spec.symbol, day, spec.interval)
                     except SourceFormatError as exc:
                         if live:
                             raise

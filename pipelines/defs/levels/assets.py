@@ -7,14 +7,14 @@ import numpy as np
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from indicators.objective import PRESETS, compute_levels
+from indicators.objective import PRESETS, compute_levels, refine_fills
 from pipelines.defs.ingest.assets import partition_days
 from pipelines.defs.partitions import daily_partitions
 from pipelines.defs.resources import DUCKDB_POOL, WatchlistResource, warehouse
 from pipelines.lib.charts import levels_chart, markdown_image
 from pipelines.lib.margin import ALL_VENUES, margin_tiers
-from pipelines.lib.market import (INTERVAL_SECONDS, IntervalMismatch, bars_with_oi, bars_with_total_oi, load_klines, load_open_interest,
-                                  mismatch_message, price_venue)
+from pipelines.lib.market import (INTERVAL_SECONDS, IntervalMismatch, bars_with_oi, bars_with_total_oi, finer_klines, load_klines,
+                                  load_open_interest, mismatch_message, price_venue)
 from pipelines.lib.progress import report
 from pipelines.defs.symbol_days import SymbolDays
 from pipelines.lib.ids import join_ids
@@ -63,6 +63,7 @@ def objective_levels_for_day(con, symbol: str, venues: list[str], day: dt.date, 
         return pd.DataFrame(columns=OBJECTIVE_COLUMNS), pd.DataFrame()
     klines = load_klines(con, price_from, symbol, interval, start, end)
     oi = load_open_interest(con, symbol, interval, start, end)
+    fine = finer_klines(con, price_from, symbol, interval, start, end)
     series = {venue: bars_with_oi(klines, g) for venue, g in oi.groupby("venue")}
     series[ALL_VENUES] = bars_with_total_oi(klines, oi[~oi["venue"].isin(AGGREGATOR_VENUES)])
     frames = []
@@ -70,6 +71,8 @@ def objective_levels_for_day(con, symbol: str, venues: list[str], day: dt.date, 
         for venue, bars in series.items():
             levels = compute_levels(bars, params, venue=venue, symbol=symbol, tiers=margin_tiers(venue, symbol, day, params),
                                     as_of_end=np.datetime64(end, "ns"))
+            if fine is not None:  # first touch from the finer candles (1m under 5m bars)
+                levels = refine_fills(levels, fine, np.timedelta64(INTERVAL_SECONDS[interval], "s"))
             frames.append(with_level_ids(levels_as_of(levels, day), day, preset_name, dt.timedelta(seconds=INTERVAL_SECONDS[interval])))
     day_bars = klines[klines["ts"] >= pd.Timestamp(day)]
     frames = [f for f in frames if len(f)]

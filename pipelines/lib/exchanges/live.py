@@ -27,8 +27,10 @@ from pipelines.lib.exchanges.venues import (
     HyperliquidClient,
     OkxClient,
     RunawayPagination,
+    UnsupportedInterval,
     VenueClient,
     Window,
+    interval_ms,
     parse_binance_force_order,
     parse_bybit_liquidations,
     parse_hyperliquid_snapshot,
@@ -199,19 +201,20 @@ def _in(ts, window: Window) -> bool:
         return True  # normalize turns it into a reject
 
 
-def hourly_snapshots(records, coin: str, window: Window) -> Fetched:
-    """Hyperliquid OI snapshots → one row per hour: the first snapshot received in that hour."""
+def hourly_snapshots(records, coin: str, window: Window, interval: str = "1h") -> Fetched:
+    """Hyperliquid OI snapshots → one row per bar of `interval`: the first snapshot received in it."""
     endpoint = "landing open_interest/hyperliquid (metaAndAssetCtxs)"
     out = Fetched("open_interest", endpoint)
     firsts: dict[int, dict] = {}
+    bar_ms = interval_ms(interval)
     for record in records:
-        parsed = parse_hyperliquid_snapshot(record, coin, endpoint)
+        parsed = parse_hyperliquid_snapshot(record, coin, endpoint, interval)
         out.problems.extend(parsed.problems)
         for row in parsed.records:
             received = int(row["ts"])
             if not window.holds(received):
                 continue
-            hour = received - received % HOUR_MS
+            hour = received - received % bar_ms
             if hour not in firsts or received < int(firsts[hour]["ts"]):
                 firsts[hour] = row
     out.records = [row | {"ts": hour} for hour, row in sorted(firsts.items())]
@@ -250,8 +253,8 @@ class LiveSource:
             self._landed[key] = list(landing.read_day(self.landing_root, stream, venue, day, margin_hours))
         return self._landed[key]
 
-    def load_day(self, table: str, listing: Listing, symbol: str, day: dt.date) -> Loaded | Skipped | None:
-        """One day of `table` for (venue, symbol); None when the venue has no such data at all."""
+    def load_day(self, table: str, listing: Listing, symbol: str, day: dt.date, interval: str = "1h") -> Loaded | Skipped | None:
+        """One day of `table` for (venue, symbol) at bars of `interval`; None when the venue has no such data at all."""
         window = day_window(day)
         venue = listing.venue
         if table not in SERVES[venue]:
@@ -259,7 +262,9 @@ class LiveSource:
         if venue == "coinglass" and not self.env.get(COINGLASS_KEY):
             return Skipped(f"{COINGLASS_KEY} is not set: the coinglass source is skipped")
         try:
-            fetched = self._fetch(table, listing, window, day)
+            fetched = self._fetch(table, listing, window, day, interval)
+        except UnsupportedInterval as exc:
+            return Skipped(f"{exc} ({symbol}): store {table} at {interval} another way (files, `liqlevels backfill`)")
         except RateLimitStop as exc:
             self._stopped.setdefault(venue, exc.first)
             raise
@@ -279,7 +284,7 @@ class LiveSource:
         """Landing messages of `day` that belong to no symbol (not JSON, unknown shape)."""
         return stream_liquidations(venue, self.landed("liquidations", venue, day, 0), None, day_window(day))[1]
 
-    def _fetch(self, table: str, listing: Listing, window: Window, day: dt.date) -> Fetched | Skipped:
+    def _fetch(self, table: str, listing: Listing, window: Window, day: dt.date, interval: str = "1h") -> Fetched | Skipped:
         venue = listing.venue
         if table == "liquidations":
             return self._liquidations(listing, window, day)
@@ -289,11 +294,13 @@ class LiveSource:
                 return Skipped(f"hyperliquid has no OI history endpoint and no snapshots were polled on {day} "
                                f"(landing {self.landing_root}/open_interest/hyperliquid/{day}); keep the "
                                "hyperliquid_oi_poll_schedule running (dg dev) or `liqlevels collect --hyperliquid-oi-seconds 300`")
-            return hourly_snapshots(records, listing.instrument, window)
+            return hourly_snapshots(records, listing.instrument, window, interval)
         client = self.client(venue)
         if table == "open_interest" and isinstance(client, BinanceClient) and not client.oi_window_covers(window):
             return Skipped(f"binance openInterestHist only serves the last {BinanceClient.OI_HISTORY_DAYS} days; "
                            f"{day} is older: load it with `liqlevels backfill --venue binance`")
+        if table in ("klines", "open_interest", "liquidation_history"):
+            return getattr(client, table)(listing, window, interval)
         return getattr(client, table)(listing, window)
 
     def _liquidations(self, listing: Listing, window: Window, day: dt.date) -> Fetched | Skipped:

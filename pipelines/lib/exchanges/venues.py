@@ -19,7 +19,39 @@ from pipelines.lib.watchlist import Listing
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
-INTERVAL = "1h"  # the level engines run on hourly bars
+INTERVAL = "1h"  # the default bar interval asked for (a symbol's watchlist `interval` overrides it)
+
+
+class UnsupportedInterval(ValueError):
+    """The venue's endpoint does not serve this bar interval."""
+
+
+# Each venue's own name of a bar interval, per endpoint kind; a missing entry is not served there.
+VENUE_INTERVALS: dict[tuple[str, str], dict[str, str]] = {
+    ("binance", "klines"): {"1m": "1m", "5m": "5m", "15m": "15m", "1h": "1h"},
+    ("binance", "open_interest"): {"5m": "5m", "15m": "15m", "1h": "1h"},
+    ("bybit", "klines"): {"1m": "1", "5m": "5", "15m": "15", "1h": "60"},
+    ("bybit", "open_interest"): {"5m": "5min", "15m": "15min", "1h": "1h"},
+    ("okx", "klines"): {"1m": "1m", "5m": "5m", "15m": "15m", "1h": "1H"},
+    ("okx", "open_interest"): {"5m": "5m", "1h": "1H"},
+    ("hyperliquid", "klines"): {"1m": "1m", "5m": "5m", "15m": "15m", "1h": "1h"},
+    ("coinglass", "open_interest"): {"1m": "1m", "5m": "5m", "15m": "15m", "1h": "1h"},
+    ("coinglass", "liquidation_history"): {"1m": "1m", "5m": "5m", "15m": "15m", "1h": "1h"},
+}
+
+
+def venue_interval(venue: str, table: str, interval: str) -> str:
+    """`interval` in the venue's own spelling for `table`'s endpoint, or UnsupportedInterval naming what it serves."""
+    served = VENUE_INTERVALS[(venue, table)]
+    if interval not in served:
+        raise UnsupportedInterval(f"{venue} serves {table} at {', '.join(served)} only, not {interval}")
+    return served[interval]
+
+
+def interval_ms(interval: str) -> int:
+    from pipelines.lib.normalize import INTERVAL_SECONDS
+
+    return INTERVAL_SECONDS[interval] * 1000
 
 
 @dataclass(frozen=True)
@@ -116,28 +148,29 @@ class BinanceClient(VenueClient):
     venue = "binance"
     OI_HISTORY_DAYS = 30  # openInterestHist serves the last ~30 days only; older days: the archive backfill
 
-    def klines(self, listing: Listing, window: Window) -> Fetched:
+    def klines(self, listing: Listing, window: Window, interval: str = INTERVAL) -> Fetched:
         endpoint = "/fapi/v1/klines"
         now_ms = int(self.clock() * 1000)
+        asked, bar_ms = venue_interval(self.venue, "klines", interval), interval_ms(interval)
 
         def fetch(start: int) -> list:
-            page = self.http.get(endpoint, {"symbol": listing.instrument, "interval": INTERVAL, "startTime": start,
+            page = self.http.get(endpoint, {"symbol": listing.instrument, "interval": asked, "startTime": start,
                                             "endTime": window.end_ms - 1, "limit": 1500}, weight=10)
             # An unclosed candle (closeTime in the future) would be stored as if it were final. (A bar that lasts
             # longer than asked, a weekly kline, is kept for the closeTime check below, which refuses it.)
             def unclosed(row) -> bool:
                 return (has(row, 6) and has(row, 0) and (_ms(row[6]) or 0) >= now_ms
-                        and (_ms(row[6]) or 0) - (_ms(row[0]) or 0) + 1 == HOUR_MS)
+                        and (_ms(row[6]) or 0) - (_ms(row[0]) or 0) + 1 == bar_ms)
             return [row for row in page if not unclosed(row)] if isinstance(page, list) else page
 
-        out = collect("klines", endpoint, page_forwards(fetch, 0, window, HOUR_MS),
+        out = collect("klines", endpoint, page_forwards(fetch, 0, window, bar_ms),
                       {"ts": 0, "open": 1, "high": 2, "low": 3, "close": 4, "volume": 5, "close_time": 6, "quote_volume": 7,
-                       "taker_buy_volume": 9}, window, {"interval": INTERVAL})
+                       "taker_buy_volume": 9}, window, {"interval": interval})
         # Each kline says when it closes: a bar that does not last the asked interval (a weekly kline) is not stored.
         for record in out.records:
             opened, closed = _ms(record["ts"]), _ms(record["close_time"])
-            if opened is not None and closed is not None and closed - opened + 1 != HOUR_MS:
-                out.problems.append(("[6] closeTime", f"bar lasts {(closed - opened + 1) / HOUR_MS:g} h, {INTERVAL} was asked for",
+            if opened is not None and closed is not None and closed - opened + 1 != bar_ms:
+                out.problems.append(("[6] closeTime", f"bar lasts {(closed - opened + 1) / HOUR_MS:g} h, {interval} was asked for",
                                      record))
         out.records = [{k: v for k, v in r.items() if k != "close_time"} for r in out.records]
         return out
@@ -145,16 +178,17 @@ class BinanceClient(VenueClient):
     def oi_window_covers(self, window: Window) -> bool:
         return window.start_ms >= (self.clock() * 1000) - self.OI_HISTORY_DAYS * DAY_MS
 
-    def open_interest(self, listing: Listing, window: Window) -> Fetched:
+    def open_interest(self, listing: Listing, window: Window, interval: str = INTERVAL) -> Fetched:
         endpoint = "/futures/data/openInterestHist"
+        asked = venue_interval(self.venue, "open_interest", interval)
 
         def fetch(start: int) -> list:
-            return self.http.get(endpoint, {"symbol": listing.instrument, "period": INTERVAL, "startTime": start,
+            return self.http.get(endpoint, {"symbol": listing.instrument, "period": asked, "startTime": start,
                                             "endTime": window.end_ms - 1, "limit": 500})
 
-        return collect("open_interest", endpoint, page_forwards(fetch, "timestamp", window, HOUR_MS),
+        return collect("open_interest", endpoint, page_forwards(fetch, "timestamp", window, interval_ms(interval)),
                        {"ts": "timestamp", "oi_base": "sumOpenInterest", "oi_usd": "sumOpenInterestValue"}, window,
-                       {"interval": INTERVAL})
+                       {"interval": interval})
 
     def funding(self, listing: Listing, window: Window) -> Fetched:
         endpoint = "/fapi/v1/fundingRate"
@@ -227,14 +261,14 @@ class BybitClient(VenueClient):
         fetch = lambda end: self._result(endpoint, params | {end_param: end})["list"]  # noqa: E731
         return page_backwards(fetch, time_key, window, window.end_ms - 1, lambda oldest: oldest - 1)
 
-    def klines(self, listing: Listing, window: Window) -> Fetched:
+    def klines(self, listing: Listing, window: Window, interval: str = INTERVAL) -> Fetched:
         endpoint = "/v5/market/kline"
-        params = {"category": "linear", "symbol": listing.instrument, "interval": "60", "start": window.start_ms,
-                  "limit": 1000}
+        params = {"category": "linear", "symbol": listing.instrument, "interval": venue_interval(self.venue, "klines", interval),
+                  "start": window.start_ms, "limit": 1000}
         # Linear contracts: `volume` is in base units, `turnover` in USDT.
         return collect("klines", endpoint, self._newest_first(endpoint, params, "end", window, 0),
                        {"ts": 0, "open": 1, "high": 2, "low": 3, "close": 4, "volume": 5, "quote_volume": 6},
-                       window, {"interval": INTERVAL})
+                       window, {"interval": interval})
 
     def funding(self, listing: Listing, window: Window) -> Fetched:
         endpoint = "/v5/market/funding/history"
@@ -243,14 +277,15 @@ class BybitClient(VenueClient):
         return collect("funding", endpoint, self._newest_first(endpoint, params, "endTime", window, "fundingRateTimestamp"),
                        {"ts": "fundingRateTimestamp", "rate": "fundingRate"}, window)
 
-    def open_interest(self, listing: Listing, window: Window) -> Fetched:
-        """Hourly OI in base units, valued in USD at the open of the hour's candle (Bybit reports no USD).
+    def open_interest(self, listing: Listing, window: Window, interval: str = INTERVAL) -> Fetched:
+        """OI in base units, valued in USD at the open of the bar's candle (Bybit reports no USD).
 
         Bybit's `openInterest` counts both sides (exchange_apis.md §2); `singleOpenInterest`, one side,
         is the convention of the other venues. Rows from before 2026-06-11 lack it: half the two-sided figure.
         """
         endpoint = "/v5/market/open-interest"
-        hourly_open = {_ms(r["ts"]): r["open"] for r in self.klines(listing, window).records}
+        asked = venue_interval(self.venue, "open_interest", interval)
+        hourly_open = {_ms(r["ts"]): r["open"] for r in self.klines(listing, window, interval).records}
 
         def one_side(item):
             single = item.get("singleOpenInterest") if isinstance(item, dict) else None
@@ -274,7 +309,7 @@ class BybitClient(VenueClient):
         def pages() -> Iterator[list]:
             cursor = ""
             for _ in range(MAX_PAGES):
-                params = {"category": "linear", "symbol": listing.instrument, "intervalTime": "1h",
+                params = {"category": "linear", "symbol": listing.instrument, "intervalTime": asked,
                           "startTime": window.start_ms, "endTime": window.end_ms - 1, "limit": 200}
                 result = self._result(endpoint, params | ({"cursor": cursor} if cursor else {}))
                 yield result["list"]
@@ -284,7 +319,7 @@ class BybitClient(VenueClient):
             raise RunawayPagination(f"nextPageCursor still set after {MAX_PAGES} pages")
 
         return collect("open_interest", endpoint, pages(), {"ts": "timestamp", "oi_base": one_side, "oi_usd": usd},
-                       window, {"interval": INTERVAL})
+                       window, {"interval": interval})
 
 
 class CodeEnvelopeClient(VenueClient):
@@ -321,24 +356,26 @@ class OkxClient(CodeEnvelopeClient):
         fetch = lambda after: self._data(endpoint, params | {"after": after})  # noqa: E731
         return page_backwards(fetch, time_key, window, window.end_ms, lambda oldest: oldest)
 
-    def klines(self, listing: Listing, window: Window) -> Fetched:
+    def klines(self, listing: Listing, window: Window, interval: str = INTERVAL) -> Fetched:
         endpoint = "/api/v5/market/history-candles"
-        pages = self._older_than(endpoint, {"instId": listing.instrument, "bar": "1H", "limit": 100}, window, 0)
+        bar = venue_interval(self.venue, "klines", interval)
+        pages = self._older_than(endpoint, {"instId": listing.instrument, "bar": bar, "limit": 100}, window, 0)
         # [ts, o, h, l, c, vol (contracts), volCcy (base), volCcyQuote, confirm]
         out = collect("klines", endpoint, pages, {"ts": 0, "open": 1, "high": 2, "low": 3, "close": 4, "volume": 6,
-                                                  "quote_volume": 7, "confirm": 8}, window, {"interval": INTERVAL})
+                                                  "quote_volume": 7, "confirm": 8}, window, {"interval": interval})
         # confirm "0": the candle is still open, its values are not final.
         out.records = [{k: v for k, v in r.items() if k != "confirm"} for r in out.records if str(r["confirm"]) != "0"]
         return out
 
-    def open_interest(self, listing: Listing, window: Window) -> Fetched:
+    def open_interest(self, listing: Listing, window: Window, interval: str = INTERVAL) -> Fetched:
         endpoint = "/api/v5/rubik/stat/contracts/open-interest-history"
-        params = {"instId": listing.instrument, "period": "1H", "begin": window.start_ms, "limit": 100}
+        params = {"instId": listing.instrument, "period": venue_interval(self.venue, "open_interest", interval),
+                  "begin": window.start_ms, "limit": 100}
         fetch = lambda end: self._data(endpoint, params | {"end": end})  # noqa: E731
         pages = page_backwards(fetch, 0, window, window.end_ms - 1, lambda oldest: oldest - 1)
         # Rows [ts, oi (contracts), oiCcy (base), oiUsd].
         return collect("open_interest", endpoint, pages, {"ts": 0, "oi_base": 2, "oi_usd": 3}, window,
-                       {"interval": INTERVAL})
+                       {"interval": interval})
 
     def funding(self, listing: Listing, window: Window) -> Fetched:
         endpoint = "/api/v5/public/funding-rate-history"
@@ -414,12 +451,12 @@ class HyperliquidClient(VenueClient):
     def _info(self, body: dict) -> list:
         return self.http.post("/info", body, weight=20)
 
-    def klines(self, listing: Listing, window: Window) -> Fetched:
-        req = {"coin": listing.instrument, "interval": INTERVAL, "endTime": window.end_ms - 1}
+    def klines(self, listing: Listing, window: Window, interval: str = INTERVAL) -> Fetched:
+        req = {"coin": listing.instrument, "interval": venue_interval(self.venue, "klines", interval), "endTime": window.end_ms - 1}
         fetch = lambda start: self._info({"type": "candleSnapshot", "req": req | {"startTime": start}})  # noqa: E731
-        return collect("klines", "/info candleSnapshot", page_forwards(fetch, "t", window, HOUR_MS),
+        return collect("klines", "/info candleSnapshot", page_forwards(fetch, "t", window, interval_ms(interval)),
                        {"ts": "t", "open": "o", "high": "h", "low": "l", "close": "c", "volume": "v"}, window,
-                       {"interval": INTERVAL})
+                       {"interval": interval})
 
     def funding(self, listing: Listing, window: Window) -> Fetched:
         body = {"type": "fundingHistory", "coin": listing.instrument, "endTime": window.end_ms - 1}
@@ -438,8 +475,8 @@ def _hour(value):
     return ms - ms % HOUR_MS if ms is not None else value
 
 
-def parse_hyperliquid_snapshot(message, coin: str, endpoint: str) -> Fetched:
-    """One `metaAndAssetCtxs` snapshot → one OI row for `coin` at the hour the snapshot falls in.
+def parse_hyperliquid_snapshot(message, coin: str, endpoint: str, interval: str = INTERVAL) -> Fetched:
+    """One `metaAndAssetCtxs` snapshot → one OI row for `coin` (its time: when it was received).
 
     `openInterest` is in coins; valued at the snapshot's `markPx`.
     """
@@ -459,7 +496,7 @@ def parse_hyperliquid_snapshot(message, coin: str, endpoint: str) -> Fetched:
         "ts": lambda _: received,
         "oi_base": "openInterest",
         "oi_usd": lambda c: product(pick(c, "openInterest"), pick(c, "markPx")),
-    }, {"interval": INTERVAL})
+    }, {"interval": interval})
 
 
 class CoinglassClient(CodeEnvelopeClient):
@@ -472,18 +509,20 @@ class CoinglassClient(CodeEnvelopeClient):
     EXCHANGES = "Binance,OKX,Bybit"
     STOP_CODES = {"429": "plan rate limit, stopping"}
 
-    def _hourly(self, endpoint: str, table: str, params: dict, window: Window, mapping: dict) -> Fetched:
-        fetch = lambda start: self._data(endpoint, params | {"interval": INTERVAL, "start_time": start,  # noqa: E731
+    def _bars(self, endpoint: str, table: str, params: dict, window: Window, mapping: dict, interval: str) -> Fetched:
+        asked = venue_interval(self.venue, table, interval)
+        fetch = lambda start: self._data(endpoint, params | {"interval": asked, "start_time": start,  # noqa: E731
                                                              "end_time": window.end_ms - 1, "limit": 1000})
-        return collect(table, endpoint, page_forwards(fetch, "time", window, HOUR_MS), mapping, window, {"interval": INTERVAL})
+        return collect(table, endpoint, page_forwards(fetch, "time", window, interval_ms(interval)), mapping, window,
+                       {"interval": interval})
 
-    def open_interest(self, listing: Listing, window: Window) -> Fetched:
+    def open_interest(self, listing: Listing, window: Window, interval: str = INTERVAL) -> Fetched:
         """Aggregated OI OHLC in USD; the bar's `open` is the OI at its start time (our `ts` convention)."""
-        return self._hourly("/api/futures/open-interest/aggregated-history", "open_interest",
-                            {"symbol": listing.instrument, "unit": "usd"}, window, {"ts": "time", "oi_usd": "open"})
+        return self._bars("/api/futures/open-interest/aggregated-history", "open_interest",
+                          {"symbol": listing.instrument, "unit": "usd"}, window, {"ts": "time", "oi_usd": "open"}, interval)
 
-    def liquidation_history(self, listing: Listing, window: Window) -> Fetched:
-        return self._hourly("/api/futures/liquidation/aggregated-history", "liquidation_history",
-                            {"symbol": listing.instrument, "exchange_list": self.EXCHANGES}, window,
-                            {"ts": "time", "long_usd": "aggregated_long_liquidation_usd",
-                             "short_usd": "aggregated_short_liquidation_usd"})
+    def liquidation_history(self, listing: Listing, window: Window, interval: str = INTERVAL) -> Fetched:
+        return self._bars("/api/futures/liquidation/aggregated-history", "liquidation_history",
+                          {"symbol": listing.instrument, "exchange_list": self.EXCHANGES}, window,
+                          {"ts": "time", "long_usd": "aggregated_long_liquidation_usd",
+                           "short_usd": "aggregated_short_liquidation_usd"}, interval)
