@@ -31,6 +31,7 @@ dev: setup
 bench: setup
 	$(PY) bench/objective.py
 	$(PY) bench/behavioral.py
+	$(PY) bench/nightly.py
 
 # Regenerate the lock after editing pyproject.toml dependencies.
 lock:

@@ -158,12 +158,23 @@ RAW_SUITES: dict[str, list[Rule]] = {
 }
 
 
+# A level is known at the close of the bar that made it: after its open, and by the end of its as-of day.
+KNOWN_AT_BAR_CLOSE = [
+    *_not_null("known_ts"),
+    Rule("known after its bar opened", "ExpectColumnPairValuesAToBeGreaterThanB",
+         {"column_A": "known_ts", "column_B": "created_ts"}, column="known_ts"),
+    Rule("known by the end of the as-of day", "ExpectColumnPairValuesAToBeGreaterThanB",
+         {"column_A": "as_of_end", "column_B": "known_ts", "or_equal": True}, column="known_ts"),
+]
+
+
 def objective_suite(leverages: list[int], liq_price_check: Callable[[pd.DataFrame], pd.Series]) -> list[Rule]:
     return [
         *_not_null("as_of", "level_id", "preset", "venue", "symbol", "side", "leverage", "created_ts", "liq_price", "notional_usd"),
         _unique("as_of", "level_id"),
         Rule("created before the end of the as-of day", "ExpectColumnPairValuesAToBeGreaterThanB",
              {"column_A": "as_of_end", "column_B": "created_ts"}, column="created_ts"),
+        *KNOWN_AT_BAR_CLOSE,
         Rule("side in (long, short)", "ExpectColumnValuesToBeInSet", {"column": "side", "value_set": ["long", "short"]}, column="side"),
         Rule("long level below its base price", "ExpectColumnPairValuesAToBeGreaterThanB",
              {"column_A": "base_price", "column_B": "liq_price"}, column="liq_price", where=("side", "long")),
@@ -229,6 +240,7 @@ def _totals_differ(frame: pd.DataFrame) -> pd.Series:
 
 BEHAVIORAL_SUITE = [
     *_not_null("as_of", "pool_id", "venue", "symbol", "side", "created_ts", "price", "weight", "status"),
+    *KNOWN_AT_BAR_CLOSE,
     _unique("as_of", "pool_id"),
     Rule("side in (buy-side, sell-side)", "ExpectColumnValuesToBeInSet", {"column": "side", "value_set": ["buy-side", "sell-side"]}, column="side"),
     Rule("status in (active, swept)", "ExpectColumnValuesToBeInSet", {"column": "status", "value_set": ["active", "swept"]}, column="status"),
