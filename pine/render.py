@@ -102,6 +102,7 @@ def render(
         "VENUES": ", ".join(sorted(venues)) or "none",
         "GENERATED_AT": generated_at.strftime("%Y-%m-%d %H:%M"),
         "VALID_TO_MS": str(int(valid_to.replace(tzinfo=dt.UTC).timestamp() * 1000)),
+        "AS_OF_END_MS": str(int(dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), dt.UTC).timestamp() * 1000)),
         "VALID_TO_TEXT": valid_to.strftime("%Y-%m-%d %H:%M"),
         "N_LEVELS": str(len(drawn)),
         "N_LONG": str(int((drawn["side"] == "long").sum())),

@@ -113,3 +113,17 @@ def test_static_check_catches_what_it_should():
     assert "unknown built-in label.neww()" in problems(source.replace("label.new(time", "label.neww(time"))
     assert problems(source.replace("levelColor(code)\n", "levelColour(code)\n")) == ["undefined name 'levelColour'", "unknown built-in levelColour()"]
     assert problems(source.replace("if barstate.islast", "if (barstate.islast")) [0].startswith("syntax error")
+
+
+def test_the_overlay_raises_alerts_at_global_scope():
+    from pynescript import ast as pine_ast
+
+    source = rendered(levels(20, seed=4))
+    tree = pine_ast.parse(source)
+    calls = [node.value for node in tree.body if isinstance(node, pine_ast.Expr) and isinstance(node.value, pine_ast.Call)]
+    titles = [call.args[1].value.value for call in calls
+              if getattr(call.func, "id", None) == "alertcondition"]
+    assert titles == ["Near a long liquidation level", "Near a short liquidation level", "Large level crossed", "Levels are stale"]
+    as_of_end = int(dt.datetime(2026, 3, 6, tzinfo=dt.UTC).timestamp() * 1000)
+    assert f"const int AS_OF_END = {as_of_end}" in source
+    assert problems(source) == []
