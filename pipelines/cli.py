@@ -137,12 +137,12 @@ class ProgressHandler(logging.StreamHandler):
         self.setFormatter(logging.Formatter("  %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
+        per_day = getattr(record, "per_day", False) and record.levelno < logging.WARNING
         if self.live:
-            # progress overwrites itself; a warning or error stays on its own line
-            end = "\n" if record.levelno >= logging.WARNING else ""
-            self.stream.write("\r\033[K" + self.format(record) + end)
+            # per-day progress overwrites itself; a step's summary, a warning or an error stays on its own line
+            self.stream.write("\r\033[K" + self.format(record) + ("" if per_day else "\n"))
             self.stream.flush()
-        else:
+        elif not per_day:  # not a terminal: one line per step, not one per day and step
             super().emit(record)
 
 
@@ -212,17 +212,22 @@ MIN_RESAMPLES = 20  # fewer day-resamples cannot place a 2.5 % / 97.5 % percenti
 
 
 def demo_scorecards(con, args) -> list[str]:
+    """Short scorecards for the summary; every column goes to exports/scorecard.md."""
     from pipelines.lib.scorecard import scorecard
     from pipelines.lib.watchlist import load_watchlist
 
     start, end = max(SCORED_DAYS[0], args.start), min(SCORED_DAYS[1], args.end)
     if start > end:
         return []
-    texts = []
+    texts, reports = [], []
     for spec in load_watchlist(watchlist_path()).select(args.symbols):
         report, _, _ = scorecard(con, spec.symbol, list(spec.listings), start, end, interval=spec.interval)
         if len(report):
             texts.append(format_scorecard(report, spec.symbol, start, end))
+            reports.append((spec.symbol, start, end, report))
+    if reports:
+        path = write_text_atomic(exports_root() / "scorecard.md", scorecard_markdown(reports))
+        texts.append(f"Every column of the scorecards: {path}")
     return texts
 
 
@@ -236,9 +241,11 @@ def print_check_summary(outcomes, report_path) -> None:
     """Checks per day: one line per day that failed something, a count for the clean ones."""
     clean = outcomes[(outcomes["blocking_failures"] == 0) & (outcomes["warnings"] == 0)]
     print(f"Checks (Great Expectations): {len(outcomes)} days validated, {len(clean)} clean")
+    import textwrap
+
     for row in outcomes[(outcomes["blocking_failures"] > 0) | (outcomes["warnings"] > 0)].itertuples():
         verdict = "BLOCKED" if row.blocking_failures else "warning"
-        print(f"  {row.day:%Y-%m-%d} {verdict}: {row.failed}")
+        print(textwrap.fill(f"  {row.day:%Y-%m-%d} {verdict}: {row.failed}", SUMMARY_WIDTH, subsequent_indent="      "))
     print(f"  report: {report_path}")
 
 
@@ -259,18 +266,48 @@ def _usd(value) -> str:
     return "-" if value is None else f"{value / 1e6:,.1f}M"
 
 
-def format_scorecard(report, symbol: str, start, end) -> str:
+SUMMARY_WIDTH = 100  # what a person's terminal shows: the demo and run summaries fit it
+
+
+def scorecard_verdicts(report) -> list[str]:
     from indicators.quality import verdict
 
-    shown = report[["windows", "realized_usd", "spearman_long", "spearman_short", "spearman_pooled", "spearman_pooled_ci_low",
-                    "spearman_pooled_ci_high", "capture_top10", "capture_top10_ci_low", "capture_top10_ci_high", "partial_rank"]]
-    table = shown.assign(realized_usd=shown["realized_usd"] / 1e6).round(3).rename(columns={"realized_usd": "realized_musd"})
-    window = report.attrs.get("window", "?")
     models = ["objective:default"] if "objective:default" in report.index else [
         m for m in report.index if m not in ("range_only", "fixed_bands", "placebo")]
-    verdicts = "\n".join(f"=> {verdict(report, m)}" for m in models)
-    return (f"Scorecard {symbol} {start} → {end} (windows of {window}; 95 % intervals resample whole days):\n"
-            f"{table.to_string()}\n{verdicts}")
+    return [verdict(report, m) for m in models]
+
+
+def format_scorecard(report, symbol: str, start, end) -> str:
+    """The scorecard as a person reads it: one short row per model, the verdict wrapped to 100 columns."""
+    import math
+    import textwrap
+
+    def num(value, width: int = 8) -> str:
+        return f"{value:>{width}.3f}" if isinstance(value, float) and math.isfinite(value) else f"{'-':>{width}}"
+
+    window = report.attrs.get("window", "?")
+    realized = report["realized_usd"].max() / 1e6 if len(report) else 0.0
+    lines = [f"Scorecard {symbol} {start} → {end} ({window} windows, {realized:,.1f}M USD realized; intervals resample days)",
+             f"  {'model':<32}{'spearman':>9}  {'95 % interval':<17}{'capture':>8}{'partial':>9}"]
+    for model, row in report.iterrows():
+        interval = f"[{num(row['spearman_pooled_ci_low'], 6).strip()}, {num(row['spearman_pooled_ci_high'], 6).strip()}]"
+        lines.append(f"  {str(model)[:32]:<32}{num(row['spearman_pooled'], 9)}  {interval:<17}{num(row['capture_top10'])}"
+                     f"{num(row['partial_rank'], 9)}")
+    for text in scorecard_verdicts(report):
+        lines += textwrap.wrap(f"=> {text}", SUMMARY_WIDTH, subsequent_indent="   ")
+    return "\n".join(lines)
+
+
+def scorecard_markdown(reports: list[tuple[str, object, object, object]]) -> str:
+    """exports/scorecard.md: every column of every model's scorecard, per symbol."""
+    parts = ["# liqlevels scorecard", "",
+             "Per window: predicted USD of the levels standing before it vs liquidations realized in it. "
+             "Spearman per side and pooled, top-decile capture, partial rank after the window's own range; "
+             "95 % intervals resample whole days. Baselines: range only, fixed bands, price-only placebo.", ""]
+    for symbol, start, end, report in reports:
+        parts += [f"## {symbol} {start} → {end} (windows of {report.attrs.get('window', '?')})", "",
+                  report.round(4).to_markdown(), ""] + [f"**{v}**" for v in scorecard_verdicts(report)] + [""]
+    return "\n".join(parts)
 
 
 def cmd_score(args: argparse.Namespace) -> int:

@@ -96,8 +96,11 @@ def print_notes(start: dt.date, end: dt.date, limit: int = 20) -> int:
     withheld = len(notes) - len(shown)
     warnings = sum(1 for n in notes if n[3] == "warning")
     print(f"Notes (ops.asset_notes): {len(failed)} symbol-days failed, their exports withheld; {warnings} warnings:")
+    import textwrap
+
     for day, symbol, asset, severity, message in shown[:limit]:
-        print(f"  {'ERROR' if severity == 'error' else 'warning'} {day} {symbol} {asset}: {message}")
+        print(textwrap.fill(f"  {'ERROR' if severity == 'error' else 'warning'} {day} {symbol} {asset}: {message}", 100,
+                            subsequent_indent="      "))
     if withheld:
         print(f"  ({withheld} downstream asset-days not computed because of the errors above)")
     if len(shown) > limit:

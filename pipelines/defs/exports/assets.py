@@ -83,6 +83,7 @@ def level_files(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watch
                 work.run(spec.symbol, day, one)
             write_manifest(exports.path, day)
             report(context, f"{day} exports: level files for {len(specs)} symbols")
+    report(context, f"exports: level files for {len(written)} symbol-days")
     for spec in specs:
         refresh_latest(exports.path, spec.symbol, LEVEL_FILES)
     return dg.MaterializeResult(metadata={
@@ -117,6 +118,7 @@ def pine_scripts(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watc
                 work.run(spec.symbol, day, lambda: write_pine(con, exports, day, spec, written))
             write_manifest(exports.path, day)
             report(context, f"{day} exports: Pine scripts for {len(specs)} symbols")
+    report(context, f"exports: Pine scripts for {len(written)} symbol-days")
     for spec in specs:
         refresh_latest(exports.path, spec.symbol, LEVEL_FILES + (pine_file_name(spec.symbol),))
     return dg.MaterializeResult(metadata={

@@ -164,6 +164,8 @@ def _ingest(
         if files_range is not None:
             files_range.write(con, market_source.replace_shorter, notes)
         notes.write(con)
+    report(context, f"raw.{table}: {len(days)} days, {sum(d['rows'] for d in per_day):,} rows, "
+                    f"{sum(d['rejects'] for d in per_day):,} rejects")
     for reason, count in skipped.items():
         context.log.info(f"raw.{table}: skipped {count}x: {reason}")
     faults.raise_if_any(table)

@@ -117,6 +117,7 @@ def objective_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource, 
                     panels.append((spec.symbol, day_bars, active[(active["preset"] == "default") & (active["venue"] == ALL_VENUES)]))
             report(context, f"{day} levels.objective: {sum(s['levels'] for s in summaries if s['day'] == day.isoformat())} levels")
         last_day = partition_days(context)[-1]
+        report(context, f"levels.objective: {len(partition_days(context))} days, {sum(s['levels'] for s in summaries):,} levels")
         strongest = con.execute(
             "select symbol, venue, side, leverage, round(liq_price, 4) as liq_price, round(notional_usd) as notional_usd, created_ts "
             "from levels.objective where as_of = ? and status = 'active' and preset = 'default' "

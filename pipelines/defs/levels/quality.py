@@ -62,6 +62,7 @@ def level_quality(context: dg.AssetExecutionContext, duckdb: DuckDBResource, wat
 
                 work.run(spec.symbol, day, one)
             report(context, f"{day} levels.quality: scored")
+        report(context, f"levels.quality: {len(partition_days(context))} days scored")
     metadata = {"dagster/table_name": dg.MetadataValue.text("levels.quality"), **work.metadata()}
     if shown:
         symbol, day, result, scored, predictions = shown

@@ -79,6 +79,7 @@ def _for_each_day(context, duckdb, watchlist, table: str, build, upstream: tuple
                 counts.append({"day": day.isoformat(), "symbol": spec.symbol, "rows": n if n is not None else 0,
                                "failed": n is None})
             report(context, f"{day} {table}: {sum(c['rows'] for c in counts if c['day'] == day.isoformat())} rows")
+        report(context, f"{table}: {len(partition_days(context))} days, {sum(c['rows'] for c in counts):,} rows")
         preview = con.execute(f"select * from {table} where as_of = ? limit 8", [partition_days(context)[-1]]).fetch_df()
     summary = pd.DataFrame(counts)
     return dg.MaterializeResult(metadata={
