@@ -164,7 +164,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     except PreflightError as exc:
         print(f"liqlevels demo: {exc}", file=sys.stderr)
         return 2
-    print(f"liqlevels demo: {data_description()} {args.start} → {args.end}, warehouse {warehouse_path()}")
+    print(f"liqlevels demo: {data_description()} {args.start} → {args.end}")
+    print(f"  warehouse {warehouse_path()}")
     began = time.monotonic()
     # Dagster's console logger repeats every event; the progress lines are the demo's output.
     result = launch_days(args.start, args.end, args.symbols, source="files")
@@ -201,7 +202,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"Open in TradingView: {pine}")
         print(f"Open in a spreadsheet: {csv}")
     print("Open the UI:      make dev   (then http://localhost:3000)")
-    print("Live exchange data (the nightly default; the demo stays offline): liqlevels run | backfill | collect  (README: Live sources)")
+    print("Live exchange data (the demo stays offline): liqlevels run | backfill | collect  (README: Live sources)")
     for step, message in result.failures:
         print(f"  failed: {step}: {message}", file=sys.stderr)
     return exit_code(result) or (live_cli.PARTIAL_EXIT if failed_symbol_days else 0)
