@@ -148,11 +148,16 @@ def score(pred: pd.DataFrame, windows: pd.DataFrame, resamples: int = 500, seed:
     rng = np.random.default_rng(seed)
     samples = {k: [] for k in ("spearman_pooled", "capture_top10")}
     rows_by_day = {d: np.flatnonzero(days == d) for d in unique_days}
+    # Only the two metrics with intervals are resampled, on index arrays into the pooled (long then
+    # short) series: the same numbers as recomputing every metric on copied frames, for the same seed.
+    n = len(windows)
+    pooled_pred = np.concatenate([pred["long_pred"].to_numpy(float), pred["short_pred"].to_numpy(float)])
+    pooled_real = np.concatenate([windows["long_usd"].to_numpy(float), windows["short_usd"].to_numpy(float)])
     for _ in range(resamples if len(unique_days) > 1 else 0):
         rows = np.concatenate([rows_by_day[d] for d in rng.choice(unique_days, len(unique_days))])
-        m = _metrics(pred["long_pred"].to_numpy(float)[rows], pred["short_pred"].to_numpy(float)[rows], windows.iloc[rows])
-        for key in samples:
-            samples[key].append(m[key])
+        both = np.concatenate([rows, rows + n])
+        samples["spearman_pooled"].append(spearman(pooled_pred[both], pooled_real[both]))
+        samples["capture_top10"].append(top_decile_capture(pooled_pred[both], pooled_real[both]))
     for key, values in samples.items():
         values = np.array([v for v in values if np.isfinite(v)])
         result[f"{key}_ci_low"] = float(np.percentile(values, 2.5)) if len(values) else float("nan")

@@ -112,3 +112,38 @@ def test_verdict_without_realized_liquidations():
     report = pd.DataFrame({"days": 1, "realized_usd": 0.0, "windows": np.nan, "spearman_pooled": np.nan, "capture_top10": np.nan,
                            "spearman_pooled_ci_low": np.nan}, index=["objective:default", "placebo"])
     assert verdict(report) == "no verdict: no realized liquidations to score against"
+
+
+def reference_score_intervals(pred: pd.DataFrame, windows: pd.DataFrame, resamples: int, seed: int) -> dict:
+    """The bootstrap as it was: every metric recomputed on copied frames, two kept."""
+    from indicators.quality import _metrics
+
+    days = windows["day"].to_numpy()
+    unique_days = np.unique(days)
+    rng = np.random.default_rng(seed)
+    rows_by_day = {d: np.flatnonzero(days == d) for d in unique_days}
+    samples = {k: [] for k in ("spearman_pooled", "capture_top10")}
+    for _ in range(resamples):
+        rows = np.concatenate([rows_by_day[d] for d in rng.choice(unique_days, len(unique_days))])
+        m = _metrics(pred["long_pred"].to_numpy(float)[rows], pred["short_pred"].to_numpy(float)[rows], windows.iloc[rows])
+        for key in samples:
+            samples[key].append(m[key])
+    out = {}
+    for key, values in samples.items():
+        values = np.array([v for v in values if np.isfinite(v)])
+        out[f"{key}_ci_low"], out[f"{key}_ci_high"] = float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 7, 99])
+def test_the_index_array_bootstrap_gives_the_same_intervals_for_the_same_seed(seed):
+    rng = np.random.default_rng(seed)
+    n = 24 * 12
+    windows = pd.DataFrame({"day": np.repeat(pd.date_range("2026-03-01", periods=12).date, 24),
+                            "open": 100.0, "high": 100 + rng.random(n), "low": 100 - rng.random(n),
+                            "long_usd": rng.gamma(0.3, 1e5, n) * (rng.random(n) < 0.4),
+                            "short_usd": rng.gamma(0.3, 1e5, n) * (rng.random(n) < 0.4)})
+    pred = pd.DataFrame({"long_pred": rng.gamma(1.0, 1e6, n), "short_pred": rng.gamma(1.0, 1e6, n)})
+    fast = score(pred, windows, resamples=60, seed=seed)
+    slow = reference_score_intervals(pred, windows, 60, seed)
+    assert {k: fast[k] for k in slow} == slow
