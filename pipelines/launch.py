@@ -161,14 +161,14 @@ def launch_days(start: dt.date, end: dt.date, symbols: list[str] | None, *, sour
                     outcome = receiver.recv()
                 except EOFError:
                     break
-            if "name" in received:
+            if "name" in received and outcome is None:
                 _stop(child)
                 break
         child.join(timeout=STOP_GRACE_SECONDS)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-    if "name" in received or outcome is None:
+    if outcome is None:  # stopped by a signal, or the child died before it could say how the run went
         reason = (f"stopped by {received['name']}" if "name" in received
                   else f"the run process ended without a result (exit code {child.exitcode})")
         _release(run_id, reason)
