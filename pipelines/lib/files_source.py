@@ -55,9 +55,10 @@ def _read(path: Path, venue: str) -> pd.DataFrame:
         raise SourceFormatError(f"{venue} file {path}: cannot be read ({type(exc).__name__}: {exc})") from exc
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=4)
 def _normalized_file(path: str, mtime_ns: int, size: int, table: str, venue: str, symbol: str, source: str) -> Normalized:
-    # Keyed on mtime and size so an edited file is re-read; a backfill reads each file once.
+    # Keyed on mtime and size so an edited file is re-read. The ingest asks for one listing's days in a
+    # row, so a run reads each file once with a cache this small (one file in memory, not hundreds).
     return normalize(table, _read(Path(path), venue), venue=venue, symbol=symbol, source=source)
 
 

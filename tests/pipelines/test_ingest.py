@@ -207,3 +207,30 @@ def test_an_empty_candle_file_is_a_warning_naming_the_file(tmp_path, warehouse_f
     with duckdb.connect(str(warehouse_file), read_only=True) as con:
         notes = con.execute("select message from ops.asset_notes where asset = 'raw/klines'").fetchall()
     assert notes == [("binance: files:klines/binance/BTC.csv holds no valid rows (0 rejects)",)]
+
+
+def test_a_backfill_of_200_listings_reads_each_file_once(tmp_path, warehouse_file, monkeypatch):
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    from pipelines.lib import files_source
+    from tests.pipelines.dagster_helpers import assets_in_group, resources
+
+    root = tmp_path / "data"
+    (root / "klines" / "binance").mkdir(parents=True)
+    symbols = [f"S{i:03d}" for i in range(200)]
+    lines = [f"{day}T{h:02d}:00:00Z,1h,100,101,99,100.5,10" for day in ("2026-03-02", "2026-03-03", "2026-03-04") for h in range(24)]
+    for symbol in symbols:
+        (root / "klines" / "binance" / f"{symbol}.csv").write_text("ts,interval,open,high,low,close,volume\n" + "\n".join(lines) + "\n")
+    watchlist = tmp_path / "watchlist.toml"
+    watchlist.write_text("".join(f'[symbols.{s}]\n[symbols.{s}.venues.binance]\ninstrument = "{s}USDT"\n' for s in symbols))
+    reads = []
+    real = files_source._read
+    monkeypatch.setattr(files_source, "_read", lambda path, venue: reads.append(path) or real(path, venue))
+    files_source._normalized_file.cache_clear()
+    result = dg.materialize([a for a in assets_in_group("ingest") if isinstance(a, dg.AssetsDefinition)],
+                            resources=resources(warehouse_file, data_root=root, watchlist=watchlist),
+                            instance=dg.DagsterInstance.ephemeral(),
+                            tags={ASSET_PARTITION_RANGE_START_TAG: "2026-03-02", ASSET_PARTITION_RANGE_END_TAG: "2026-03-04"})
+    assert result.success
+    assert len(reads) == len(set(reads)) == 200  # no cache thrash: one read per file for the three days
+    assert len(_table(warehouse_file, "klines")) == 200 * 72
