@@ -15,6 +15,7 @@ import signal
 import sys
 
 from pipelines.lib.paths import landing_root, source_mode, warehouse_path, watchlist_path
+from pipelines.lib.watchlist import DEFAULT_INTERVAL, LEVEL_INTERVALS
 
 
 PARTIAL_EXIT = 3  # the run completed, but some symbol-days failed and their exports were withheld
@@ -204,7 +205,7 @@ def add_parsers(sub, date_type) -> None:
     backfill.add_argument("--end", type=date_type, required=True, help="last UTC day, inclusive")
     backfill.add_argument("--datasets", nargs="+", choices=("klines", "metrics"), default=["klines", "metrics"],
                           help="archive datasets (default both: klines at --interval and metrics = 5-minute OI)")
-    backfill.add_argument("--interval", default="1h", choices=("1m", "5m", "15m", "1h"),
+    backfill.add_argument("--interval", default=DEFAULT_INTERVAL, choices=LEVEL_INTERVALS,
                           help="kline interval to load (default 1h; 5m klines match the archive's 5-minute OI)")
     backfill.add_argument("--force", action="store_true", help="reload days already loaded")
     backfill.add_argument("--quiet", action="store_true", help="no progress bar")

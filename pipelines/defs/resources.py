@@ -16,7 +16,7 @@ from pydantic import PrivateAttr
 from pipelines.lib.exchanges.live import HttpSettings, LiveSource, Loaded, Skipped
 from pipelines.lib.paths import data_root, exports_root, landing_root, source_mode, warehouse_path, watchlist_path
 from pipelines.lib.warehouse import WarehouseFileError, check_warehouse_file, migrate
-from pipelines.lib.watchlist import Listing, SymbolSpec, Watchlist, load_watchlist
+from pipelines.lib.watchlist import DEFAULT_INTERVAL, Listing, SymbolSpec, Watchlist, load_watchlist
 
 # Every step that opens the DuckDB file runs in this pool; dagster.yaml limits it to 1.
 DUCKDB_POOL = "duckdb"
@@ -90,7 +90,7 @@ class MarketSourceResource(dg.ConfigurableResource):
         if self._live is not None:
             self._live.close()
 
-    def load_day(self, table: str, listing: Listing, symbol: str, day: dt.date, interval: str = "1h") -> Loaded | Skipped | None:
+    def load_day(self, table: str, listing: Listing, symbol: str, day: dt.date, interval: str = DEFAULT_INTERVAL) -> Loaded | Skipped | None:
         """One day of `table` for (venue, symbol); None when the files source has no file for it. Live
         sources ask for bars of `interval` (the symbol's); files hold whatever intervals they hold."""
         if self.live:

@@ -56,7 +56,7 @@ def _nulls(n: int, dtype: str) -> pd.Series:
     return pd.Series([None] * n, dtype=dtype)
 
 
-def level_file_rows(objective: pd.DataFrame, behavioral: pd.DataFrame | None = None, bar_seconds: int = 3600) -> pd.DataFrame:
+def level_file_rows(objective: pd.DataFrame, behavioral: pd.DataFrame | None, bar_seconds: int) -> pd.DataFrame:
     """`levels.objective` (+ `levels.behavioral`) rows of one symbol-day → rows of the level-file schema.
 
     `bar_seconds` is the bar interval the levels were computed at: a level is known at its bar's close.

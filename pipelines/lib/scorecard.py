@@ -12,6 +12,7 @@ from indicators import quality
 from indicators.objective import PRESETS, level_price
 from pipelines.lib.margin import ALL_VENUES, margin_tiers
 from pipelines.lib.market import INTERVAL_SECONDS, load_klines, price_venue
+from pipelines.lib.watchlist import DEFAULT_INTERVAL
 
 DEFAULT_WINDOW = "30min"  # never finer than the bars: window_for() widens it to one bar
 LOOKBACK = dt.timedelta(days=31)  # levels and placebo levels standing at the start of the range
@@ -108,7 +109,7 @@ def check_window(window: str | None, bar_interval: str) -> str:
 
 def scorecard(con, symbol: str, venues: list[str], start: dt.date, end: dt.date, window: str = DEFAULT_WINDOW,
               external: pd.DataFrame | dict[str, pd.DataFrame] | None = None, resamples: int = 200,
-              interval: str = "1h") -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+              interval: str = DEFAULT_INTERVAL) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """(report: one row per model and baseline, the scored windows, predictions per model).
 
     Scores the windows of [start, end]; levels and placebo levels come from up to 31 days before, so

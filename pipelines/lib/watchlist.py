@@ -65,6 +65,8 @@ class Listing:
 # Bar intervals the level engines run at (per symbol `interval`, default `[defaults] interval`).
 # Open interest carries its information in 1-5 minute changes; Leviathan-style tools run on 1-15 minute charts.
 LEVEL_INTERVALS = ("1m", "5m", "15m", "1h")
+# The one default in the code: what a watchlist without `[defaults] interval` (or a symbol's own) means.
+# Every engine, view, export, scorecard and live client reads the symbol's interval, never a constant.
 DEFAULT_INTERVAL = "1h"
 
 

@@ -34,7 +34,7 @@ def levels_as_of(levels: pd.DataFrame, day: dt.date) -> pd.DataFrame:
     return levels[standing]
 
 
-def with_level_ids(levels: pd.DataFrame, day: dt.date, preset_name: str, bar: dt.timedelta = dt.timedelta(hours=1)) -> pd.DataFrame:
+def with_level_ids(levels: pd.DataFrame, day: dt.date, preset_name: str, bar: dt.timedelta) -> pd.DataFrame:
     """Level rows with their as-of day, preset, stable id and `known_ts` (the close of their bar, `created_ts` + `bar`)."""
     out = levels.astype({c: str for c in ("venue", "symbol", "side", "size_class", "status", "liq_model")})
     out["known_ts"] = pd.to_datetime(out["created_ts"]) + bar
@@ -46,7 +46,7 @@ def with_level_ids(levels: pd.DataFrame, day: dt.date, preset_name: str, bar: dt
     return out[OBJECTIVE_COLUMNS]
 
 
-def objective_levels_for_day(con, symbol: str, venues: list[str], day: dt.date, interval: str = "1h") -> tuple[pd.DataFrame, pd.DataFrame]:
+def objective_levels_for_day(con, symbol: str, venues: list[str], day: dt.date, interval: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(level rows of every preset and venue as of `day` at bars of `interval`, the day's price bars).
 
     Raises `IntervalMismatch` when the symbol has candles or OI in the window but none usable at `interval`.

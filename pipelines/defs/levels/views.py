@@ -26,7 +26,10 @@ BIN_PCT = 0.1  # heatmap / map bin: 0.1 % of the day's open
 CLUSTER_GAP_PCT = 0.25  # levels closer than 0.25 % of the close join one zone
 VIEW_PRESET = "default"  # views use one preset and the cross-venue aggregate: no position counted twice
 HISTORY_START = dt.datetime(2000, 1, 1)
-ENGINE = "behavioral"  # ops.engine_state key of the incremental pools
+ENGINE = "behavioral"
+# Heatmap columns and liquidation-stat points: one per hour of the day at any bar interval (a display
+# bucket, documented in the README), so a 1m symbol's heatmap is not 1,440 columns wide.
+DISPLAY_BUCKET = "1h"  # ops.engine_state key of the incremental pools
 
 
 def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -174,7 +177,7 @@ def liquidation_heatmap(context: dg.AssetExecutionContext, duckdb: DuckDBResourc
         reference = day_open_close(con, day, spec)
         if reference is None:
             return pd.DataFrame(columns=["ts", "bin_low", "bin_high", "long_usd", "short_usd"])
-        hours = pd.date_range(dt.datetime.combine(day, dt.time()), periods=24, freq="1h")
+        hours = pd.date_range(dt.datetime.combine(day, dt.time()), periods=24, freq=DISPLAY_BUCKET)
         return heatmap(view_levels(con, day, spec.symbol), hours, bin_width(reference[0], BIN_PCT))
 
     return _for_each_day(context, duckdb, watchlist, "levels.heatmap", build, upstream=(OBJECTIVE,))
@@ -246,7 +249,7 @@ def liquidation_statistics(context: dg.AssetExecutionContext, duckdb: DuckDBReso
         largest.insert(0, "as_of", day)
         largest.insert(1, "symbol", spec.symbol)
         replace_as_of(con, "levels.largest_liquidations", day, spec.symbol, largest)
-        stats = liquidation_stats(events, pd.date_range(start, periods=24, freq="1h"))
+        stats = liquidation_stats(events, pd.date_range(start, periods=24, freq=DISPLAY_BUCKET))
         return stats.rename(columns={"count": "events"})
 
     return _for_each_day(context, duckdb, watchlist, "levels.liquidation_stats", build)

@@ -24,10 +24,11 @@ from pipelines.lib.exchanges.http import ExchangeError, VenueHttp
 from pipelines.lib.exchanges.live import HttpSettings
 from pipelines.lib.normalize import SourceFormatError, normalize
 from pipelines.lib.warehouse import Partition, replace_in_transaction, replace_partition
-from pipelines.lib.watchlist import Listing
+from pipelines.lib.watchlist import DEFAULT_INTERVAL, Listing
 
 ARCHIVE_URL = "https://data.binance.vision"
 DATASETS = ("klines", "metrics")
+LEDGER_KLINES_INTERVAL = "1h"  # what a plain "klines" row of ops.archive_loads means (see ledger_name)
 KLINE_COLUMNS = ["open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume", "count",
                  "taker_buy_volume", "taker_buy_quote_volume", "ignore"]
 METRICS_FIELDS = ("create_time", "sum_open_interest", "sum_open_interest_value")
@@ -40,7 +41,7 @@ def archive_url(env: Mapping[str, str] = os.environ) -> str:
     return value.rstrip("/")
 
 
-def archive_path(dataset: str, instrument: str, day: dt.date, interval: str = "1h") -> str:
+def archive_path(dataset: str, instrument: str, day: dt.date, interval: str = DEFAULT_INTERVAL) -> str:
     if dataset == "klines":
         return f"/data/futures/um/daily/klines/{instrument}/{interval}/{instrument}-{interval}-{day.isoformat()}.zip"
     if dataset == "metrics":
@@ -135,7 +136,7 @@ def loaded_days(con: duckdb.DuckDBPyConnection, dataset: str, symbol: str) -> se
 def backfill(con: duckdb.DuckDBPyConnection, listings: list[tuple[str, Listing]], start: dt.date, end: dt.date,
              datasets: tuple[str, ...] = DATASETS, *, env: Mapping[str, str] = os.environ,
              settings: HttpSettings = HttpSettings(), force: bool = False,
-             progress: Callable[[str], None] | None = None, interval: str = "1h") -> BackfillReport:
+             progress: Callable[[str], None] | None = None, interval: str = DEFAULT_INTERVAL) -> BackfillReport:
     """Load [start, end] (inclusive) of `datasets` for each (symbol, binance listing)."""
     http = VenueHttp("binance-archive", archive_url(env), timeout=(min(5.0, settings.timeout), settings.timeout),
                      retries=settings.retries, backoff=settings.backoff)
@@ -161,8 +162,9 @@ def backfill(con: duckdb.DuckDBPyConnection, listings: list[tuple[str, Listing]]
 
 
 def ledger_name(dataset: str, interval: str) -> str:
-    """The name a loaded file is recorded under: klines of another interval than 1h are another dataset."""
-    return f"klines:{interval}" if dataset == "klines" and interval != "1h" else dataset
+    """The name a loaded file is recorded under. Klines files were all hourly before the interval became
+    configuration and are recorded as plain "klines"; those of another interval are another dataset."""
+    return f"klines:{interval}" if dataset == "klines" and interval != LEDGER_KLINES_INTERVAL else dataset
 
 
 def _load_one(con, http: VenueHttp, report: BackfillReport, dataset: str, symbol: str, listing: Listing,

@@ -38,7 +38,7 @@ from pipelines.lib.exchanges.venues import (
 )
 from pipelines.lib.normalize import Normalized
 from pipelines.lib.secrets import configured_secrets
-from pipelines.lib.watchlist import Listing
+from pipelines.lib.watchlist import DEFAULT_INTERVAL, Listing
 
 REST_URLS = {
     "binance": "https://fapi.binance.com",
@@ -201,7 +201,7 @@ def _in(ts, window: Window) -> bool:
         return True  # normalize turns it into a reject
 
 
-def hourly_snapshots(records, coin: str, window: Window, interval: str = "1h") -> Fetched:
+def hourly_snapshots(records, coin: str, window: Window, interval: str = DEFAULT_INTERVAL) -> Fetched:
     """Hyperliquid OI snapshots → one row per bar of `interval`: the first snapshot received in it."""
     endpoint = "landing open_interest/hyperliquid (metaAndAssetCtxs)"
     out = Fetched("open_interest", endpoint)
@@ -253,7 +253,7 @@ class LiveSource:
             self._landed[key] = list(landing.read_day(self.landing_root, stream, venue, day, margin_hours))
         return self._landed[key]
 
-    def load_day(self, table: str, listing: Listing, symbol: str, day: dt.date, interval: str = "1h") -> Loaded | Skipped | None:
+    def load_day(self, table: str, listing: Listing, symbol: str, day: dt.date, interval: str = DEFAULT_INTERVAL) -> Loaded | Skipped | None:
         """One day of `table` for (venue, symbol) at bars of `interval`; None when the venue has no such data at all."""
         window = day_window(day)
         venue = listing.venue
@@ -284,7 +284,7 @@ class LiveSource:
         """Landing messages of `day` that belong to no symbol (not JSON, unknown shape)."""
         return stream_liquidations(venue, self.landed("liquidations", venue, day, 0), None, day_window(day))[1]
 
-    def _fetch(self, table: str, listing: Listing, window: Window, day: dt.date, interval: str = "1h") -> Fetched | Skipped:
+    def _fetch(self, table: str, listing: Listing, window: Window, day: dt.date, interval: str) -> Fetched | Skipped:
         venue = listing.venue
         if table == "liquidations":
             return self._liquidations(listing, window, day)

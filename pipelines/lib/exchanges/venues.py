@@ -15,12 +15,11 @@ from dataclasses import dataclass
 
 from pipelines.lib.exchanges.http import ExchangeError, PayloadShapeError, RateLimitStop, VenueHttp
 from pipelines.lib.exchanges.payload import Fetched, RowReject, extract, has, number, pick, product
+from pipelines.lib.normalize import INTERVAL_SECONDS
 from pipelines.lib.watchlist import Listing
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
-INTERVAL = "1h"  # the default bar interval asked for (a symbol's watchlist `interval` overrides it)
-
 
 class UnsupportedInterval(ValueError):
     """The venue's endpoint does not serve this bar interval."""
@@ -49,8 +48,6 @@ def venue_interval(venue: str, table: str, interval: str) -> str:
 
 
 def interval_ms(interval: str) -> int:
-    from pipelines.lib.normalize import INTERVAL_SECONDS
-
     return INTERVAL_SECONDS[interval] * 1000
 
 
@@ -148,7 +145,7 @@ class BinanceClient(VenueClient):
     venue = "binance"
     OI_HISTORY_DAYS = 30  # openInterestHist serves the last ~30 days only; older days: the archive backfill
 
-    def klines(self, listing: Listing, window: Window, interval: str = INTERVAL) -> Fetched:
+    def klines(self, listing: Listing, window: Window, interval: str) -> Fetched:
         endpoint = "/fapi/v1/klines"
         now_ms = int(self.clock() * 1000)
         asked, bar_ms = venue_interval(self.venue, "klines", interval), interval_ms(interval)
@@ -178,7 +175,7 @@ class BinanceClient(VenueClient):
     def oi_window_covers(self, window: Window) -> bool:
         return window.start_ms >= (self.clock() * 1000) - self.OI_HISTORY_DAYS * DAY_MS
 
-    def open_interest(self, listing: Listing, window: Window, interval: str = INTERVAL) -> Fetched:
+    def open_interest(self, listing: Listing, window: Window, interval: str) -> Fetched:
         endpoint = "/futures/data/openInterestHist"
         asked = venue_interval(self.venue, "open_interest", interval)
 
@@ -261,7 +258,7 @@ class BybitClient(VenueClient):
         fetch = lambda end: self._result(endpoint, params | {end_param: end})["list"]  # noqa: E731
         return page_backwards(fetch, time_key, window, window.end_ms - 1, lambda oldest: oldest - 1)
 
-    def klines(self, listing: Listing, window: Window, interval: str = INTERVAL) -> Fetched:
+    def klines(self, listing: Listing, window: Window, interval: str) -> Fetched:
         endpoint = "/v5/market/kline"
         params = {"category": "linear", "symbol": listing.instrument, "interval": venue_interval(self.venue, "klines", interval),
                   "start": window.start_ms, "limit": 1000}
@@ -277,7 +274,7 @@ class BybitClient(VenueClient):
         return collect("funding", endpoint, self._newest_first(endpoint, params, "endTime", window, "fundingRateTimestamp"),
                        {"ts": "fundingRateTimestamp", "rate": "fundingRate"}, window)
 
-    def open_interest(self, listing: Listing, window: Window, interval: str = INTERVAL) -> Fetched:
+    def open_interest(self, listing: Listing, window: Window, interval: str) -> Fetched:
         """OI in base units, valued in USD at the open of the bar's candle (Bybit reports no USD).
 
         Bybit's `openInterest` counts both sides (exchange_apis.md §2); `singleOpenInterest`, one side,
@@ -356,7 +353,7 @@ class OkxClient(CodeEnvelopeClient):
         fetch = lambda after: self._data(endpoint, params | {"after": after})  # noqa: E731
         return page_backwards(fetch, time_key, window, window.end_ms, lambda oldest: oldest)
 
-    def klines(self, listing: Listing, window: Window, interval: str = INTERVAL) -> Fetched:
+    def klines(self, listing: Listing, window: Window, interval: str) -> Fetched:
         endpoint = "/api/v5/market/history-candles"
         bar = venue_interval(self.venue, "klines", interval)
         pages = self._older_than(endpoint, {"instId": listing.instrument, "bar": bar, "limit": 100}, window, 0)
@@ -367,7 +364,7 @@ class OkxClient(CodeEnvelopeClient):
         out.records = [{k: v for k, v in r.items() if k != "confirm"} for r in out.records if str(r["confirm"]) != "0"]
         return out
 
-    def open_interest(self, listing: Listing, window: Window, interval: str = INTERVAL) -> Fetched:
+    def open_interest(self, listing: Listing, window: Window, interval: str) -> Fetched:
         endpoint = "/api/v5/rubik/stat/contracts/open-interest-history"
         params = {"instId": listing.instrument, "period": venue_interval(self.venue, "open_interest", interval),
                   "begin": window.start_ms, "limit": 100}
@@ -451,7 +448,7 @@ class HyperliquidClient(VenueClient):
     def _info(self, body: dict) -> list:
         return self.http.post("/info", body, weight=20)
 
-    def klines(self, listing: Listing, window: Window, interval: str = INTERVAL) -> Fetched:
+    def klines(self, listing: Listing, window: Window, interval: str) -> Fetched:
         req = {"coin": listing.instrument, "interval": venue_interval(self.venue, "klines", interval), "endTime": window.end_ms - 1}
         fetch = lambda start: self._info({"type": "candleSnapshot", "req": req | {"startTime": start}})  # noqa: E731
         return collect("klines", "/info candleSnapshot", page_forwards(fetch, "t", window, interval_ms(interval)),
@@ -475,7 +472,7 @@ def _hour(value):
     return ms - ms % HOUR_MS if ms is not None else value
 
 
-def parse_hyperliquid_snapshot(message, coin: str, endpoint: str, interval: str = INTERVAL) -> Fetched:
+def parse_hyperliquid_snapshot(message, coin: str, endpoint: str, interval: str) -> Fetched:
     """One `metaAndAssetCtxs` snapshot → one OI row for `coin` (its time: when it was received).
 
     `openInterest` is in coins; valued at the snapshot's `markPx`.
@@ -516,12 +513,12 @@ class CoinglassClient(CodeEnvelopeClient):
         return collect(table, endpoint, page_forwards(fetch, "time", window, interval_ms(interval)), mapping, window,
                        {"interval": interval})
 
-    def open_interest(self, listing: Listing, window: Window, interval: str = INTERVAL) -> Fetched:
+    def open_interest(self, listing: Listing, window: Window, interval: str) -> Fetched:
         """Aggregated OI OHLC in USD; the bar's `open` is the OI at its start time (our `ts` convention)."""
         return self._bars("/api/futures/open-interest/aggregated-history", "open_interest",
                           {"symbol": listing.instrument, "unit": "usd"}, window, {"ts": "time", "oi_usd": "open"}, interval)
 
-    def liquidation_history(self, listing: Listing, window: Window, interval: str = INTERVAL) -> Fetched:
+    def liquidation_history(self, listing: Listing, window: Window, interval: str) -> Fetched:
         return self._bars("/api/futures/liquidation/aggregated-history", "liquidation_history",
                           {"symbol": listing.instrument, "exchange_list": self.EXCHANGES}, window,
                           {"ts": "time", "long_usd": "aggregated_long_liquidation_usd",
