@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 # Ordered migrations; each entry runs once, in one transaction, and bumps ops.schema_version.
@@ -365,11 +366,11 @@ def replace_partition(
     if not allow_shorter:
         stored = dict(con.execute(f"select cast(ts as date), count(*) from raw.{partition.table} where venue = ? and symbol = ? "
                                   f"and ts >= ? and ts < ?{by_interval} group by 1", slice_params).fetchall())
-        offered = stage["ts"].dt.date.value_counts().to_dict() if len(stage) else {}
-        kept = [KeptDay(day, n, int(offered.get(day, 0))) for day, n in sorted(stored.items()) if offered.get(day, 0) < n]
+        offered = _rows_per_day(stage["ts"]) if stored else {}
+        kept = [KeptDay(day, n, offered.get(day, 0)) for day, n in sorted(stored.items()) if offered.get(day, 0) < n]
     kept_days = [k.day for k in kept]
     if kept_days:
-        stage = stage[~stage["ts"].dt.date.isin(kept_days)]
+        stage = stage[~np.isin(stage["ts"].to_numpy().astype("datetime64[D]"), np.array(kept_days, dtype="datetime64[D]"))]
     replace_in_transaction(
         con,
         deletes=[
@@ -383,6 +384,12 @@ def replace_partition(
         inserts=[(f"raw.{partition.table}", stage), ("ops.rejects", rejects.loc[:, REJECT_COLUMNS])],
     )
     return kept
+
+
+def _rows_per_day(ts: pd.Series) -> dict[dt.date, int]:
+    """Rows per UTC day of naive-UTC timestamps (vectorized: no Python date per row)."""
+    days, counts = np.unique(ts.to_numpy().astype("datetime64[D]"), return_counts=True)
+    return {day.item(): int(n) for day, n in zip(days, counts)}
 
 
 def upsert_partition(con: duckdb.DuckDBPyConnection, partition: Partition, rows: pd.DataFrame,
