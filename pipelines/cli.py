@@ -12,6 +12,7 @@ import time
 import warnings
 
 from pipelines import liq_price_cli, live_cli
+from pipelines.lib.report import SUMMARY_WIDTH
 from pipelines.lib.paths import dagster_home, data_root, exports_root, landing_root, warehouse_path, watchlist_path
 
 DEMO_START = dt.date(2025, 12, 7)
@@ -156,7 +157,7 @@ def data_description() -> str:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from pipelines.launch import exit_code, launch_days
-    from pipelines.lib.report import day_outcomes, validation_report
+    from pipelines.lib.report import asset_notes, day_outcomes, notes_summary, validation_report
     from pipelines.lib.warehouse import connect, table_counts
 
     try:
@@ -180,13 +181,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         outcomes = day_outcomes(con, args.start, args.end)
         scorecards = demo_scorecards(con, args)
         report_path = write_text_atomic(exports_root() / "validation_report.md", validation_report(con, args.start, args.end))
+        notes = asset_notes(con, args.start, args.end)
     print()
     print(f"Run {'succeeded' if result.success else 'FAILED'} in {elapsed:.1f} s (run id {result.run_id}).")
     print("Rows per table:")
     for table, n in counts.items():
         print(f"  {table:<22} {n:>10,}")
     print_check_summary(outcomes, report_path)
-    failed_symbol_days = live_cli.print_notes(args.start, args.end)
+    lines, failed_symbol_days = notes_summary(notes, args.start, args.end)
+    print("\n".join(lines)) if lines else None
     print(f"Objective levels nearest the last close on {args.end} (default preset, all venues):")
     print(f"  {'symbol':<7}{'close':>12}  {'long liq below':>16} {'USD':>10}  {'short liq above':>16} {'USD':>10}  active")
     for symbol, close, long_px, long_usd, short_px, short_usd, active in nearest:
@@ -265,9 +268,6 @@ def _fmt(price) -> str:
 
 def _usd(value) -> str:
     return "-" if value is None else f"{value / 1e6:,.1f}M"
-
-
-SUMMARY_WIDTH = 100  # what a person's terminal shows: the demo and run summaries fit it
 
 
 def scorecard_verdicts(report) -> list[str]:

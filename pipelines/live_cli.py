@@ -58,6 +58,7 @@ def print_raw_summary(start: dt.date, end: dt.date) -> int:
     brought in. Returns how many symbol-days failed."""
     import gc
 
+    from pipelines.lib.report import asset_notes, notes_summary
     from pipelines.lib.warehouse import connect
 
     gc.collect()  # a failed step's DuckDB connection is closed by the garbage collector
@@ -71,6 +72,7 @@ def print_raw_summary(start: dt.date, end: dt.date) -> int:
                               [start, end]).fetchall()
         gaps = con.execute("select venue, count(*), sum(epoch(end_ts - start_ts)) from ops.stream_gaps "
                            "where day between ? and ? group by venue order by venue", [start, end]).fetchall()
+        notes = asset_notes(con, start, end)
     print(f"Rows in {start} → {end}:")
     for table, venue, n in counts:
         print(f"  raw.{table:<20} {venue:<12} {n:>9,}")
@@ -78,35 +80,9 @@ def print_raw_summary(start: dt.date, end: dt.date) -> int:
         print(f"  rejects {table:<17} {venue:<12} {n:>9,}  (ops.rejects)")
     for venue, n, seconds in gaps:
         print(f"  stream gaps {venue:<12} {n} ({seconds:,.0f} s without a connection)")
-    return print_notes(start, end)
-
-
-def print_notes(start: dt.date, end: dt.date, limit: int = 20) -> int:
-    """What assets had to do without or could not do, per symbol-day (ops.asset_notes), one line each.
-    Returns how many symbol-days failed."""
-    from pipelines.lib.warehouse import connect
-
-    with connect(warehouse_path()) as con:
-        notes = con.execute("select day, symbol, asset, severity, message from ops.asset_notes where day between ? and ? "
-                            "order by severity, day, symbol, asset", [start, end]).fetchall()
-    if not notes:
-        return 0
-    failed = {(day, symbol) for day, symbol, _, severity, _ in notes if severity == "error"}
-    # The root causes; assets only withheld because of them are counted, not repeated.
-    shown = [n for n in notes if not (n[3] == "error" and n[4].startswith("not computed: "))]
-    withheld = len(notes) - len(shown)
-    warnings = sum(1 for n in notes if n[3] == "warning")
-    print(f"Notes (ops.asset_notes): {len(failed)} symbol-days failed, their exports withheld; {warnings} warnings:")
-    import textwrap
-
-    for day, symbol, asset, severity, message in shown[:limit]:
-        print(textwrap.fill(f"  {'ERROR' if severity == 'error' else 'warning'} {day} {symbol} {asset}: {message}", 100,
-                            subsequent_indent="      "))
-    if withheld:
-        print(f"  ({withheld} downstream asset-days not computed because of the errors above)")
-    if len(shown) > limit:
-        print(f"  … {len(shown) - limit} more: select * from ops.asset_notes where day between '{start}' and '{end}'")
-    return len(failed)
+    lines, failed = notes_summary(notes, start, end)
+    print("\n".join(lines)) if lines else None
+    return failed
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:

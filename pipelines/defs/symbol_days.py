@@ -26,10 +26,15 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from pipelines.lib.report import NOT_COMPUTED
 from pipelines.lib.warehouse import failed_assets, replace_notes
 
 
-NOT_COMPUTED = "not computed: "
+def log_note(context, severity: str, text: str) -> None:
+    """One line for a note: to the Dagster log and to the progress lines the CLI prints."""
+    level = logging.ERROR if severity == "error" else logging.WARNING
+    (context.log.error if severity == "error" else context.log.warning)(text)
+    logging.getLogger("liqlevels.progress").log(level, text)
 
 
 def asset_name(key: list[str] | dg.AssetKey) -> str:
@@ -64,18 +69,18 @@ class SymbolDays:
                 # Say the root cause once, not a chain: an upstream note that is itself "not computed" is passed on.
                 note = message if message.startswith(NOT_COMPUTED) else f"{NOT_COMPUTED}{failed} failed ({message})"
                 self._pending.append(("error", note))
-                self._log(logging.WARNING, symbol, day, self._pending[-1][1])
+                log_note(self.context, "warning", f"{self.asset} {symbol} {day}: {note}")
                 return None
             try:
                 result = work()
             except Exception as exc:  # noqa: BLE001 - isolated per symbol-day on purpose, reported below
                 message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}".rstrip(": ")
                 self._pending.append(("error", message))
-                self._log(logging.ERROR, symbol, day, message)
+                log_note(self.context, "error", f"{self.asset} {symbol} {day}: {message}")
                 self.context.log.debug("".join(traceback.format_exception(exc)))
                 return None
-            for severity, message in self._pending:
-                self._log(logging.WARNING, symbol, day, message)
+            for _, message in self._pending:
+                log_note(self.context, "warning", f"{self.asset} {symbol} {day}: {message}")
             return result
         finally:
             for severity, message in self._pending:
@@ -83,11 +88,6 @@ class SymbolDays:
                     {"day": day.isoformat(), "symbol": symbol, "severity": severity, "message": message})
             replace_notes(self.con, self.asset, symbol, day, self._pending)
             self._pending = None
-
-    def _log(self, level: int, symbol: str, day: dt.date, message: str) -> None:
-        text = f"{self.asset} {symbol} {day}: {message}"
-        (self.context.log.error if level >= logging.ERROR else self.context.log.warning)(text)
-        logging.getLogger("liqlevels.progress").log(level, text)
 
     def metadata(self) -> dict[str, dg.MetadataValue]:
         notes = pd.DataFrame(self.failed + self.warnings, columns=["day", "symbol", "severity", "message"])

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+import textwrap
+
 import duckdb
 import pandas as pd
+
+SUMMARY_WIDTH = 100  # what a person's terminal shows: the demo and run summaries fit it
+NOT_COMPUTED = "not computed: "  # how a note says a symbol-day was skipped because an upstream asset failed
 
 
 def day_outcomes(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date) -> pd.DataFrame:
@@ -51,3 +56,29 @@ def validation_report(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.da
         lines.append(rows[["day", "table_name", "expectation", "column_name", "kind", "result", "unexpected_count", "sample"]]
                      .fillna("").to_markdown(index=False))
     return "\n".join(lines) + "\n"
+
+
+def asset_notes(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date) -> list[tuple]:
+    """(day, symbol, asset, severity, message) of ops.asset_notes in [start, end], errors first."""
+    return con.execute("select day, symbol, asset, severity, message from ops.asset_notes where day between ? and ? "
+                       "order by severity, day, symbol, asset", [start, end]).fetchall()
+
+
+def notes_summary(notes: list[tuple], start: dt.date, end: dt.date, limit: int = 20) -> tuple[list[str], int]:
+    """(summary lines, symbol-days failed): the root causes one line each; assets only withheld because
+    of them are counted, not repeated."""
+    if not notes:
+        return [], 0
+    failed = {(day, symbol) for day, symbol, _, severity, _ in notes if severity == "error"}
+    shown = [n for n in notes if not (n[3] == "error" and n[4].startswith(NOT_COMPUTED))]
+    withheld = len(notes) - len(shown)
+    warnings = sum(1 for n in notes if n[3] == "warning")
+    lines = [f"Notes (ops.asset_notes): {len(failed)} symbol-days failed, their exports withheld; {warnings} warnings:"]
+    for day, symbol, asset, severity, message in shown[:limit]:
+        lines += textwrap.wrap(f"  {'ERROR' if severity == 'error' else 'warning'} {day} {symbol} {asset}: {message}",
+                               SUMMARY_WIDTH, subsequent_indent="      ")
+    if withheld:
+        lines.append(f"  ({withheld} downstream asset-days not computed because of the errors above)")
+    if len(shown) > limit:
+        lines.append(f"  … {len(shown) - limit} more: select * from ops.asset_notes where day between '{start}' and '{end}'")
+    return lines, len(failed)

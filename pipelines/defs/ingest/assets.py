@@ -12,7 +12,8 @@ from pipelines.defs.ingest.faults import VenueFaults, record_stream_leftovers
 from pipelines.defs.resources import DUCKDB_POOL, MarketSourceResource, WatchlistResource, warehouse
 from pipelines.lib.exchanges.live import Skipped
 from pipelines.lib.normalize import Normalized, SourceFormatError
-from pipelines.lib.progress import progress_logger, report
+from pipelines.defs.symbol_days import log_note
+from pipelines.lib.progress import report
 from pipelines.lib.warehouse import Partition, replace_notes, replace_partition, replace_rejects, upsert_partition
 from pipelines.lib.watchlist import WatchlistError
 
@@ -72,15 +73,14 @@ class DayNotes:
 
     def warn(self, symbol: str, day: dt.date, message: str) -> None:
         self.notes.setdefault((symbol, day), []).append(("warning", message))
-        self.context.log.warning(f"{self.asset} {symbol} {day}: {message}")
+        log_note(self.context, "warning", f"{self.asset} {symbol} {day}: {message}")
 
     def error(self, symbol: str, day: dt.date, message: str) -> None:
         first = message not in self.logged
         self.notes.setdefault((symbol, day), []).append(("error", message))
         if first:  # a broken file is the same error on every day of a range: say it once
             self.logged.add(message)
-            self.context.log.error(f"{self.asset} {symbol}: {message}")
-            progress_logger.error(f"{self.asset} {symbol}: {message}")
+            log_note(self.context, "error", f"{self.asset} {symbol}: {message}")
 
     def kept(self, venue: str, symbol: str, source: str, kept: list) -> None:
         for k in kept:
