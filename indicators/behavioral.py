@@ -254,14 +254,13 @@ def pools_for_day(bars: pd.DataFrame, standing: pd.DataFrame, day_start, params:
     new = compute_pools(bars, params, venue=venue, symbol=symbol)
     new = new[new["created_ts"].to_numpy("datetime64[ns]") >= start]
     carried = standing.loc[:, [c for c in POOL_COLUMNS if c != "swept_ts"]].copy()
-    high, low = bars["high"].to_numpy(float)[day], bars["low"].to_numpy(float)[day]
+    # The standing pools' sweeps during the day: the same kernel, every pool starting at the day's first bar.
     sides = np.where(carried["side"].astype(str).to_numpy() == BUY_SIDE, 0, 1).astype(np.int8)
-    swept = _sweeps(high, low, np.zeros(len(carried), np.int64), sides, carried["price"].to_numpy(float)) if len(high) else \
-        np.full(len(carried), -1, np.int64)
-    day_ts = ts[day]
-    swept_ts = day_ts[np.maximum(swept, 0)] if len(day_ts) else np.full(len(carried), np.datetime64("NaT"), "datetime64[ns]")
-    swept_ts = np.where(swept >= 0, swept_ts, np.datetime64("NaT"))
-    carried["swept_ts"] = swept_ts.astype("datetime64[ns]")
+    swept = _sweeps(bars["high"].to_numpy(float)[day], bars["low"].to_numpy(float)[day], np.zeros(len(carried), np.int64),
+                    sides, carried["price"].to_numpy(float))
+    swept_ts = np.full(len(carried), np.datetime64("NaT"), "datetime64[ns]")
+    swept_ts[swept >= 0] = ts[day][swept[swept >= 0]]
+    carried["swept_ts"] = swept_ts
     carried["created_ts"] = carried["created_ts"].astype("datetime64[ns]")
     carried["venue"], carried["symbol"] = venue, symbol
     out = pd.concat([carried.astype({"venue": str, "symbol": str, "side": str}),
