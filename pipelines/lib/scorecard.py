@@ -86,8 +86,6 @@ def file_levels(path: str) -> dict[str, pd.DataFrame]:
     if not groups:
         return {"external": levels}
     keys = frame[groups].astype(str).agg(":".join, axis=1)
-    if keys.nunique() == 1:
-        return {f"file:{keys.iloc[0]}": levels}
     return {f"file:{key}": group for key, group in levels.groupby(keys, sort=True)}
 
 
