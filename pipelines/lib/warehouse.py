@@ -441,6 +441,20 @@ def replace_rejects(con: duckdb.DuckDBPyConnection, partition: Partition, reject
                            inserts=[("ops.rejects", rejects.loc[:, REJECT_COLUMNS])])
 
 
+# Tables that store rows as they arrived from outside: secrets are redacted from them on the way in,
+# once per batch (every row of a payload that echoed an API key would otherwise keep it).
+PAYLOAD_COLUMNS = {"ops.rejects": ("payload", "reason"), "ops.quarantine": ("row_payload",)}
+
+
+def _redacted(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    from pipelines.lib.secrets import configured_secrets, redact
+
+    secrets = configured_secrets()
+    if not secrets:
+        return frame
+    return frame.assign(**{c: frame[c].map(lambda text: redact(str(text), secrets)) for c in columns if c in frame})
+
+
 def replace_in_transaction(con: duckdb.DuckDBPyConnection, deletes: list[tuple[str, list]],
                            inserts: list[tuple[str, pd.DataFrame]], staged: dict[str, pd.DataFrame] | None = None) -> None:
     """Run the deletes, then insert each frame into its table (by column name), in one transaction.
@@ -456,6 +470,8 @@ def replace_in_transaction(con: duckdb.DuckDBPyConnection, deletes: list[tuple[s
         for statement, params in deletes:
             con.execute(statement, params)
         for table, frame in inserts:
+            if len(frame) and table in PAYLOAD_COLUMNS:
+                frame = _redacted(frame, PAYLOAD_COLUMNS[table])
             if len(frame):
                 columns = ", ".join(frame.columns)
                 con.register("stage_rows", frame)
@@ -538,10 +554,8 @@ def table_counts(con: duckdb.DuckDBPyConnection, tables: list[str]) -> dict[str,
 
 def reject_payload(row: dict) -> str:
     """A reject's raw payload as strict JSON: NaN/NaT become null, other non-JSON values strings."""
-    from pipelines.lib.secrets import redact
-
     clean = {str(k): (None if _is_missing(v) else v) for k, v in row.items()}
-    return redact(json.dumps(clean, default=str, sort_keys=True, allow_nan=False))
+    return json.dumps(clean, default=str, sort_keys=True, allow_nan=False)
 
 
 def _is_missing(value) -> bool:

@@ -183,3 +183,19 @@ def test_an_interval_a_venue_does_not_serve_is_skipped_saying_what_it_serves(ser
     skipped = live.load_day("open_interest", BTC.listing("bybit"), "BTC", DAY, "1m")
     assert skipped.reason.startswith("bybit serves open_interest at 5m, 15m, 1h only, not 1m (BTC)")
     assert fake.count("/v5/market/open-interest") == 0
+
+
+def test_a_configured_secret_in_a_file_row_is_redacted_when_the_reject_is_stored(tmp_path, monkeypatch):
+    import duckdb
+
+    from pipelines.lib.normalize import normalize
+    from pipelines.lib.warehouse import Partition, connect, replace_rejects
+
+    monkeypatch.setenv("EXCHANGE_API_KEY", "sk-live-4f9a8e7d")
+    frame = pd.DataFrame({"ts": ["2026-03-04T00:00:00Z"], "rate": ["sk-live-4f9a8e7d"]})
+    rejects = normalize("funding", frame, venue="okx", symbol="BTC", source="files:x.csv").rejects
+    with connect(tmp_path / "w.duckdb") as con:
+        replace_rejects(con, Partition("funding", "okx", "BTC", dt.date(2026, 3, 4)), rejects, "files:x.csv")
+        stored = con.execute("select payload, reason from ops.rejects").fetchall()
+    assert len(stored) == 1 and "<redacted>" in stored[0][0] and "<redacted>" in stored[0][1]
+    assert "sk-live-4f9a8e7d" not in stored[0][0] + stored[0][1]
