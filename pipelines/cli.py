@@ -12,7 +12,6 @@ import time
 import warnings
 
 from pipelines import liq_price_cli, live_cli
-from pipelines.lib.report import SUMMARY_WIDTH
 from pipelines.lib.paths import dagster_home, data_root, exports_root, landing_root, warehouse_path, watchlist_path
 
 DEMO_START = dt.date(2025, 12, 7)
@@ -247,6 +246,8 @@ def print_check_summary(outcomes, report_path) -> None:
     print(f"Checks (Great Expectations): {len(outcomes)} days validated, {len(clean)} clean")
     import textwrap
 
+    from pipelines.lib.report import SUMMARY_WIDTH
+
     for row in outcomes[(outcomes["blocking_failures"] > 0) | (outcomes["warnings"] > 0)].itertuples():
         verdict = "BLOCKED" if row.blocking_failures else "warning"
         print(textwrap.fill(f"  {row.day:%Y-%m-%d} {verdict}: {row.failed}", SUMMARY_WIDTH, subsequent_indent="      "))
@@ -282,6 +283,8 @@ def format_scorecard(report, symbol: str, start, end) -> str:
     """The scorecard as a person reads it: one short row per model, the verdict wrapped to 100 columns."""
     import math
     import textwrap
+
+    from pipelines.lib.report import SUMMARY_WIDTH
 
     def num(value, width: int = 8) -> str:
         return f"{value:>{width}.3f}" if isinstance(value, float) and math.isfinite(value) else f"{'-':>{width}}"
