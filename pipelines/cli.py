@@ -204,7 +204,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"Open in TradingView: {pine}")
         print(f"Open in a spreadsheet: {csv}")
     print("Open the UI:      make dev   (then http://localhost:3000)")
-    print("Live exchange data (the demo stays offline): liqlevels run | backfill | collect (README: Live sources)")
+    print("Live data (the demo stays offline): liqlevels run | backfill | collect (README: Live sources)")
     for step, message in result.failures:
         print(f"  failed: {step}: {message}", file=sys.stderr)
     return exit_code(result) or (live_cli.PARTIAL_EXIT if failed_symbol_days else 0)
