@@ -66,7 +66,13 @@ def _first_touch(values, starts, prices):
 
 
 def predictions(levels: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:
-    """Predicted long/short size per window from `levels` (created_ts, side, price, size[, expires_ts])."""
+    """Predicted long/short size per window from `levels` (created_ts, side, price, size[, expires_ts][,
+    half_life_h]).
+
+    A level counts once, in the first window whose range reaches it (if that window starts before it
+    expires), with its size; with `half_life_h` (hours, per level) the size is first decayed to that
+    window's start: size × 2^(−(window start − created_ts) / half-life).
+    """
     out = {"long_pred": np.zeros(len(windows)), "short_pred": np.zeros(len(windows))}
     if levels.empty or windows.empty:
         return pd.DataFrame(out)
@@ -87,31 +93,71 @@ def predictions(levels: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:
             expires = chosen["expires_ts"].to_numpy("datetime64[ns]")[order]
             valid &= ~(starts[np.maximum(touch, 0)] >= expires)
         inside = valid & (prices >= lows[np.maximum(touch, 0)]) & (prices <= highs[np.maximum(touch, 0)])
+        if "half_life_h" in chosen:
+            created = chosen["created_ts"].to_numpy("datetime64[ns]")[order]
+            age_h = (starts[np.maximum(touch, 0)] - created) / np.timedelta64(1, "h")
+            sizes = sizes * np.exp2(-np.maximum(age_h, 0.0) / chosen["half_life_h"].to_numpy(float)[order])
         np.add.at(out[f"{side}_pred"], touch[inside], sizes[inside])
     return pd.DataFrame(out)
 
 
 def average_ranks(values: np.ndarray) -> np.ndarray:
     """1-based ranks, tied values sharing the mean of their ranks."""
-    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
-    return (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]
+    return _average_ranks(np.ascontiguousarray(values, dtype=np.float64))
+
+
+@numba.njit(cache=True)
+def _average_ranks(values):
+    n = values.shape[0]
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(n)
+    i = 0
+    while i < n:
+        j = i
+        while j + 1 < n and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2.0 + 1.0
+        i = j + 1
+    return ranks
+
+
+@numba.njit(cache=True)
+def _pearson(a, b):
+    da, db = a - a.mean(), b - b.mean()
+    sa, sb = np.sqrt((da * da).sum()), np.sqrt((db * db).sum())
+    if sa == 0.0 or sb == 0.0:
+        return np.nan
+    return min(1.0, max(-1.0, (da * db).sum() / (sa * sb)))
+
+
+@numba.njit(cache=True)
+def _rank_correlations(x, y, z):
+    """(ρ(x, y), ρ(x, z), ρ(y, z)) from one ranking of each series."""
+    rx, ry, rz = _average_ranks(x), _average_ranks(y), _average_ranks(z)
+    return _pearson(rx, ry), _pearson(rx, rz), _pearson(ry, rz)
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
     """Spearman rank correlation (average ranks for ties); NaN when either side is constant."""
     if len(x) < 3:
         return float("nan")
-    rx, ry = average_ranks(np.asarray(x, float)), average_ranks(np.asarray(y, float))
-    if rx.std() == 0 or ry.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(rx, ry)[0, 1])
+    return float(_pearson(average_ranks(x), average_ranks(y)))
+
+
+def _partial(rxy: float, rxz: float, ryz: float) -> float:
+    denominator = np.sqrt((1 - rxz**2) * (1 - ryz**2))
+    # x or y ranked (almost) exactly like z leaves nothing to correlate: undefined, not 0
+    # (clipped: the three coefficients come from one rank matrix, so only rounding can leave [-1, 1])
+    return float(np.clip((rxy - rxz * ryz) / denominator, -1.0, 1.0)) if denominator > 1e-6 else float("nan")
 
 
 def partial_spearman(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> float:
     """Rank correlation of x and y with z's (rank) influence removed from both."""
-    rxy, rxz, ryz = spearman(x, y), spearman(x, z), spearman(y, z)
-    denominator = np.sqrt((1 - rxz**2) * (1 - ryz**2))
-    return float((rxy - rxz * ryz) / denominator) if denominator > 0 else float("nan")
+    if len(x) < 3:
+        return float("nan")
+    as_float = (np.ascontiguousarray(v, dtype=np.float64) for v in (x, y, z))
+    return _partial(*_rank_correlations(*as_float))
 
 
 def top_decile_capture(prediction: np.ndarray, realized: np.ndarray, fraction: float = 0.10) -> float:
@@ -146,18 +192,22 @@ def score(pred: pd.DataFrame, windows: pd.DataFrame, resamples: int = 500, seed:
     days = windows["day"].to_numpy()
     unique_days = np.unique(days)
     rng = np.random.default_rng(seed)
-    samples = {k: [] for k in ("spearman_pooled", "capture_top10")}
+    samples = {k: [] for k in ("spearman_pooled", "capture_top10", "partial_rank")}
     rows_by_day = {d: np.flatnonzero(days == d) for d in unique_days}
-    # Only the two metrics with intervals are resampled, on index arrays into the pooled (long then
-    # short) series: the same numbers as recomputing every metric on copied frames, for the same seed.
+    # Only the three metrics with intervals are resampled, on index arrays into the pooled (long then
+    # short) series, each series ranked once per draw: the same numbers as recomputing every metric
+    # on copied frames, for the same seed.
     n = len(windows)
     pooled_pred = np.concatenate([pred["long_pred"].to_numpy(float), pred["short_pred"].to_numpy(float)])
     pooled_real = np.concatenate([windows["long_usd"].to_numpy(float), windows["short_usd"].to_numpy(float)])
+    pooled_move = np.concatenate([(windows["open"] - windows["low"]).to_numpy(float), (windows["high"] - windows["open"]).to_numpy(float)])
     for _ in range(resamples if len(unique_days) > 1 else 0):
         rows = np.concatenate([rows_by_day[d] for d in rng.choice(unique_days, len(unique_days))])
         both = np.concatenate([rows, rows + n])
-        samples["spearman_pooled"].append(spearman(pooled_pred[both], pooled_real[both]))
+        rxy, rxz, ryz = _rank_correlations(pooled_pred[both], pooled_real[both], pooled_move[both])
+        samples["spearman_pooled"].append(rxy)
         samples["capture_top10"].append(top_decile_capture(pooled_pred[both], pooled_real[both]))
+        samples["partial_rank"].append(_partial(rxy, rxz, ryz))
     for key, values in samples.items():
         values = np.array([v for v in values if np.isfinite(v)])
         result[f"{key}_ci_low"] = float(np.percentile(values, 2.5)) if len(values) else float("nan")

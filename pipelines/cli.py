@@ -292,6 +292,7 @@ def format_scorecard(report, symbol: str, start, end) -> str:
     window = report.attrs.get("window", "?")
     realized = report["realized_usd"].max() / 1e6 if len(report) else 0.0
     lines = [f"Scorecard {symbol} {start} → {end} ({window} windows, {realized:,.1f}M USD realized; intervals resample days)",
+             f"  realized truth: {report.attrs.get('realized', '?')}",
              f"  {'model':<32}{'spearman':>9}  {'95 % interval':<17}{'capture':>8}{'partial':>9}"]
     for model, row in report.iterrows():
         interval = f"[{num(row['spearman_pooled_ci_low'], 6).strip()}, {num(row['spearman_pooled_ci_high'], 6).strip()}]"
@@ -329,13 +330,46 @@ def cmd_score(args: argparse.Namespace) -> int:
     except (WatchlistError, ValueError, FileNotFoundError) as exc:
         print(f"liqlevels score: {exc}", file=sys.stderr)
         return 2
+    if args.leaderboard:
+        return leaderboard_command(args, spec, window)
     with duckdb.connect(str(warehouse_path()), read_only=True) as con:
         report, _, _ = scorecard(con, spec.symbol, list(spec.listings), args.start, args.end, window, external, args.resamples,
-                                 interval=spec.interval)
+                                 interval=spec.interval, realized=args.realized)
     if report.empty:
         print(f"liqlevels score: no candles for {spec.symbol} in {args.start} → {args.end}", file=sys.stderr)
         return 1
     print(format_scorecard(report, spec.symbol, args.start, args.end))
+    return 0
+
+
+def leaderboard_command(args: argparse.Namespace, spec, window: str) -> int:
+    """`liqlevels score --leaderboard`: every registered model, tuned on the earlier days, reported on the later."""
+    import duckdb
+
+    from pipelines.lib import leaderboard as lb
+    from pipelines.lib.exports import write_atomic
+    from pipelines.lib.paths import exports_root
+    from pipelines.lib.report import SUMMARY_WIDTH
+    from pipelines.lib.scorecard import DEFAULT_WINDOW
+
+    if args.levels:
+        print("liqlevels score: --leaderboard scores the registered models; --levels scores a file (use one or the other)", file=sys.stderr)
+        return 2
+    try:
+        with duckdb.connect(str(warehouse_path()), read_only=True) as con:
+            board = lb.build(con, spec.symbol, list(spec.listings), args.start, args.end, spec.interval,
+                             window=args.window or DEFAULT_WINDOW, split=args.split, realized=args.realized, resamples=args.resamples,
+                             models=args.models)
+    except ValueError as exc:
+        print(f"liqlevels score: {exc}", file=sys.stderr)
+        return 1
+    print(lb.format_table(board, spec.symbol, SUMMARY_WIDTH))
+    folder = exports_root() / "leaderboard"
+    stem = f"{spec.symbol}_{args.start}_{args.end}"
+    write_text_atomic(folder / f"{stem}.md", lb.markdown(board, spec.symbol))
+    write_atomic(folder / f"{stem}.csv", board.table.to_csv(index=False).encode())
+    write_atomic(folder / f"{stem}.png", lb.chart(board, spec.symbol))
+    print(f"  details: {folder / stem}.md, .csv; chart: {folder / stem}.png")
     return 0
 
 
@@ -367,6 +401,14 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--window", default=None,
                        help="window length, a whole number of bars (e.g. 1h, 4h; default: one bar). Finer than the candles is refused")
     score.add_argument("--resamples", type=int, default=200, help=f"bootstrap resamples of whole days (default 200, at least {MIN_RESAMPLES})")
+    score.add_argument("--realized", choices=("auto", "events", "aggregates"), default="auto",
+                       help="realized truth: single liquidations (raw.liquidations), aggregated bars (raw.liquidation_history), "
+                            "or auto: aggregates where there are any (default)")
+    score.add_argument("--leaderboard", action="store_true",
+                       help="score every registered model, tuned on the earlier part of the range and reported on the later; "
+                            "writes exports/leaderboard/<symbol>_<start>_<end>.{md,csv,png}")
+    score.add_argument("--split", type=_date, default=None, help="with --leaderboard: the first test day (default: the middle day)")
+    score.add_argument("--models", nargs="*", default=None, help="with --leaderboard: only these models (baselines are always scored)")
     score.set_defaults(func=cmd_score)
     return parser
 

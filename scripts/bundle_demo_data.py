@@ -17,6 +17,6 @@ START, END = dt.date(2025, 12, 7), dt.date(2026, 3, 5)
 if __name__ == "__main__":
     src = Path(sys.argv[1])
     dst = PROJECT_ROOT / "data"
-    for table in ("klines", "open_interest", "funding", "liquidations"):
+    for table in ("klines", "open_interest", "funding", "liquidations", "liquidation_history"):
         shutil.rmtree(dst / table, ignore_errors=True)
     print(convert(src, dst, load_watchlist(watchlist_path()), START, END))

@@ -6,6 +6,8 @@ The sample's quirks are handled here and only here:
 - OKX candle volume `v` is in contracts: base volume = v × contract_size (ctVal 0.01 BTC, 0.1 ETH).
 - Hyperliquid liquidation `side` is always `S` (uninformative), so it maps to `unknown`;
   its `size_usd` is already USD.
+- `liquidation_volume.parquet` is Hyperliquid's daily liquidated USD by side (long_usd,
+  short_usd): it becomes `liquidation_history` bars of interval 1d at the day's 00:00 UTC.
 """
 
 from __future__ import annotations
@@ -41,6 +43,12 @@ def hyperliquid_liquidations(raw: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def hyperliquid_liquidation_history(raw: pd.DataFrame) -> pd.DataFrame:
+    """group-m daily Hyperliquid liquidation volume (one coin) → files-source liquidation_history rows."""
+    return pd.DataFrame({"ts": raw["timestamp"], "interval": "1d", "long_usd": raw["long_usd"].astype(float),
+                         "short_usd": raw["short_usd"].astype(float)})
+
+
 def convert(src: Path, dst: Path, watchlist: Watchlist, start: dt.date, end: dt.date) -> dict[str, int]:
     """Write the files-source layout for the watchlist's symbols; klines/OI/funding in [start, end].
 
@@ -52,7 +60,8 @@ def convert(src: Path, dst: Path, watchlist: Watchlist, start: dt.date, end: dt.
     oi = pd.read_parquet(src / "open_interest.parquet")
     funding = pd.read_parquet(src / "funding_rates.parquet")
     liqs = pd.read_parquet(src / "liquidations.parquet")
-    counts = {"klines": 0, "open_interest": 0, "funding": 0, "liquidations": 0}
+    volume = pd.read_parquet(src / "liquidation_volume.parquet")
+    counts = {"klines": 0, "open_interest": 0, "funding": 0, "liquidations": 0, "liquidation_history": 0}
 
     def write(table: str, venue: str, symbol: str, frame: pd.DataFrame) -> None:
         if frame.empty:
@@ -83,4 +92,5 @@ def convert(src: Path, dst: Path, watchlist: Watchlist, start: dt.date, end: dt.
             write("liquidations", venue, symbol, okx_liquidations(liq, listing.contract_size))
         elif venue == "hyperliquid":
             write("liquidations", venue, symbol, hyperliquid_liquidations(liq))
+            write("liquidation_history", venue, symbol, hyperliquid_liquidation_history(in_range(volume[volume["coin"] == symbol])))
     return counts

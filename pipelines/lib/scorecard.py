@@ -4,6 +4,7 @@ external level file): windows, realized liquidations, every model and the three 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -21,10 +22,64 @@ REPORT_COLUMNS = ["windows", "days", "realized_usd", "spearman_long", "spearman_
                   "capture_top10_ci_high", "partial_rank"]
 
 
-def window_for(requested: str, interval: str) -> str:
-    """The requested window, or the bar interval when the bars are coarser (their range cannot be split)."""
-    bar = pd.Timedelta(seconds=INTERVAL_SECONDS[interval])
-    return requested if pd.Timedelta(requested) >= bar else interval
+def window_for(requested: str, interval: str, realized_interval: str | None = None) -> str:
+    """The requested window, or the bar interval when the bars are coarser (their range cannot be split),
+    or the bar of aggregated realized liquidations when that is coarser still (a sum cannot be split)."""
+    floors = [i for i in (interval, realized_interval) if i]
+    coarsest = max(floors, key=lambda i: INTERVAL_SECONDS[i])
+    return requested if pd.Timedelta(requested) >= pd.Timedelta(seconds=INTERVAL_SECONDS[coarsest]) else coarsest
+
+
+REALIZED_CHOICES = ("auto", "events", "aggregates")
+
+
+@dataclass(frozen=True)
+class Realized:
+    """Realized liquidations to score against: `events` (ts, side, usd) and where they come from."""
+
+    events: pd.DataFrame
+    source: str  # events | aggregates | none
+    description: str
+    interval: str | None = None  # bar of the aggregates: windows are never finer
+
+    @property
+    def usd(self) -> float:
+        return float(self.events["usd"].sum()) if len(self.events) else 0.0
+
+
+def load_realized(con, symbol: str, start: dt.datetime, end: dt.datetime, prefer: str = "auto") -> Realized:
+    """Realized liquidations of `symbol` in [start, end): single events from raw.liquidations, or
+    aggregated bars from raw.liquidation_history (one row per side and bar, at the bar's open).
+
+    `auto` takes the aggregates when there are any (they cover every venue the aggregator sees,
+    while recorded streams are undercounts), else the events. Of several aggregating venues the one
+    with the most USD in the range is used and of several intervals the finest, never a sum of
+    them (an aggregator such as Coinglass already includes the venues it covers). Events of
+    unknown side are left out.
+    """
+    if prefer not in REALIZED_CHOICES:
+        raise ValueError(f"realized must be one of {', '.join(REALIZED_CHOICES)}, got {prefer!r}")
+    if prefer in ("auto", "aggregates"):
+        found = con.execute(
+            "select venue, interval, sum(long_usd + short_usd) as usd from raw.liquidation_history "
+            "where symbol = ? and ts >= ? and ts < ? group by venue, interval", [symbol, start, end]).fetchall()
+        if found:
+            venue = max({v for v, _, _ in found}, key=lambda v: sum(u for w, _, u in found if w == v))
+            interval = min((i for v, i, _ in found if v == venue), key=INTERVAL_SECONDS.get)
+            bars = con.execute("select ts, long_usd, short_usd from raw.liquidation_history where venue = ? and symbol = ? "
+                               "and interval = ? and ts >= ? and ts < ? order by ts", [venue, symbol, interval, start, end]).fetch_df()
+            events = pd.concat([pd.DataFrame({"ts": bars["ts"], "side": side, "usd": bars[f"{side}_usd"]}) for side in quality.SIDES],
+                               ignore_index=True)
+            events = events[events["usd"] > 0].sort_values("ts", kind="stable").reset_index(drop=True)
+            return Realized(events, "aggregates", f"aggregates: raw.liquidation_history, {venue} {interval} bars", interval)
+        if prefer == "aggregates":
+            return Realized(pd.DataFrame(columns=["ts", "side", "usd"]), "none", "no aggregated liquidations (raw.liquidation_history)")
+    events = con.execute("select ts, side, usd, venue from raw.liquidations where symbol = ? and ts >= ? and ts < ? "
+                         "and side in ('long', 'short') order by ts", [symbol, start, end]).fetch_df()
+    if events.empty:
+        return Realized(events[["ts", "side", "usd"]], "none", "no realized liquidations of known side")
+    venues = ", ".join(sorted(events["venue"].unique()))
+    return Realized(events[["ts", "side", "usd"]], "events", f"events: raw.liquidations, {venues} ({len(events):,} events)")
 
 
 def warehouse_models(con, symbol: str, start: dt.date, end: dt.date, pool_venue: str | None, interval: str) -> dict[str, pd.DataFrame]:
@@ -107,30 +162,30 @@ def check_window(window: str | None, bar_interval: str) -> str:
 
 def scorecard(con, symbol: str, venues: list[str], start: dt.date, end: dt.date, window: str = DEFAULT_WINDOW,
               external: pd.DataFrame | dict[str, pd.DataFrame] | None = None, resamples: int = 200,
-              interval: str = DEFAULT_INTERVAL) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+              interval: str = DEFAULT_INTERVAL, realized: str = "auto") -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """(report: one row per model and baseline, the scored windows, predictions per model).
 
     Scores the windows of [start, end]; levels and placebo levels come from up to 31 days before, so
-    touches before the range are seen. Realized liquidations of unknown side are left out.
+    touches before the range are seen. Realized liquidations: see `load_realized`; the report's
+    `attrs["realized"]` says which were used.
     """
     range_start = dt.datetime.combine(start, dt.time())
     range_end = dt.datetime.combine(end + dt.timedelta(days=1), dt.time())
     history_start = range_start - LOOKBACK
-    realized = con.execute("select count(*) from raw.liquidations where symbol = ? and ts >= ? and ts < ? and side in ('long', 'short')",
-                           [symbol, range_start, range_end]).fetchall()[0][0]
-    if realized == 0 and external is None:  # nothing to score: skip loading candles and levels (most nights of the bundle)
+    truth = load_realized(con, symbol, history_start, range_end, realized)
+    in_range_usd = float(truth.events.loc[pd.to_datetime(truth.events["ts"]) >= pd.Timestamp(range_start), "usd"].sum()) if len(truth.events) else 0.0
+    if in_range_usd == 0 and external is None:  # nothing to score: skip loading candles and levels (most nights of the bundle)
         names = [f"objective:{p}" for p in PRESETS] + ["behavioral", "range_only", "fixed_bands", "placebo"]
         report = pd.DataFrame({"days": (end - start).days + 1, "realized_usd": 0.0}, index=names).reindex(columns=REPORT_COLUMNS)
-        report.attrs["window"] = window_for(window, interval)
+        report.attrs.update(window=window_for(window, interval, truth.interval), realized=truth.description)
         return report, pd.DataFrame(), {}
     venue = price_venue(con, symbol, venues, interval, range_start, range_end)
     if venue is None:
         return pd.DataFrame(columns=REPORT_COLUMNS), pd.DataFrame(), {}
     bars = load_klines(con, venue, symbol, interval, history_start, range_end)
     bars["ts"] = bars["ts"].astype("datetime64[ns]")
-    events = con.execute("select ts, side, usd from raw.liquidations where symbol = ? and ts >= ? and ts < ? and side in ('long', 'short')",
-                         [symbol, history_start, range_end]).fetch_df()
-    window = window_for(window, interval)
+    events = truth.events
+    window = window_for(window, interval, truth.interval)
     windows = quality.make_windows(bars, events, window)
     in_range = (windows["start"] >= pd.Timestamp(range_start)).to_numpy()
     if isinstance(external, pd.DataFrame):
@@ -141,7 +196,7 @@ def scorecard(con, symbol: str, venues: list[str], start: dt.date, end: dt.date,
     if scored["long_usd"].sum() + scored["short_usd"].sum() <= 0:  # nothing realized: nothing to score, the rows say so
         rows = {name: {"windows": len(scored), "days": scored["day"].nunique(), "realized_usd": 0.0} for name in names}
         report = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=REPORT_COLUMNS)
-        report.attrs["window"] = window
+        report.attrs.update(window=window, realized=truth.description)
         return report, scored, {}
     params = PRESETS["default"]
     tiers = margin_tiers(ALL_VENUES, symbol, end, params)
@@ -154,7 +209,7 @@ def scorecard(con, symbol: str, venues: list[str], start: dt.date, end: dt.date,
     predictions["placebo"] = quality.predictions(placebo_levels, windows)[in_range].reset_index(drop=True)
     rows = {name: quality.score(pred, scored, resamples=resamples) for name, pred in predictions.items()}
     report = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=REPORT_COLUMNS)
-    report.attrs["window"] = window
+    report.attrs.update(window=window, realized=truth.description)
     return report, scored, predictions
 
 

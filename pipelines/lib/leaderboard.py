@@ -1,0 +1,171 @@
+"""Assemble the model leaderboard of one symbol from the warehouse: bars with OI (summed and per
+venue), realized liquidations (events or aggregates), every registered model, a time split."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from indicators import leaderboard, quality
+from indicators.models import ModelInputs, registry
+from indicators.objective import PRESETS, level_price
+from pipelines.lib.margin import ALL_VENUES, margin_tiers
+from pipelines.lib.market import INTERVAL_SECONDS, bars_with_total_oi, load_klines, load_open_interest, price_venue
+from pipelines.lib.scorecard import DEFAULT_WINDOW, LOOKBACK, load_realized, window_for
+from pipelines.lib.watchlist import AGGREGATOR_VENUES
+
+ROLLING_DAYS = 30  # the nightly leaderboard: the 30 days ending on the as-of day
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    table: pd.DataFrame  # one row per model and part (train, test)
+    windows: pd.DataFrame  # the test windows
+    predictions: dict[str, pd.DataFrame]  # per model, on the test windows
+    window: str
+    realized: str
+    price_venue: str
+    seconds: float
+
+    @property
+    def verdict(self) -> str:
+        return leaderboard.leaderboard_verdict(self.table)
+
+    def split_line(self) -> str:
+        (a, b), (c, d) = self.table.attrs["train"], self.table.attrs["test"]
+        return f"tuned on {a} → {b}, reported on {c} → {d} (first test day {self.table.attrs['first_test_day']})"
+
+
+def model_inputs(con, symbol: str, venues: list[str], interval: str, start: dt.datetime, end: dt.datetime, day: dt.date,
+                 ) -> tuple[ModelInputs, str] | None:
+    """Bars of the symbol's first priced venue with OI summed over venues, each venue's OI, the
+    default preset's liquidation geometry; None without candles."""
+    venue = price_venue(con, symbol, venues, interval, start, end)
+    if venue is None:
+        return None
+    klines = load_klines(con, venue, symbol, interval, start, end)
+    oi = load_open_interest(con, symbol, interval, start, end)
+    oi = oi[~oi["venue"].isin(AGGREGATOR_VENUES)]
+    bars = bars_with_total_oi(klines, oi)
+    if "taker_buy_volume" in bars:
+        bars["taker_buy_volume"] = pd.to_numeric(bars["taker_buy_volume"], errors="coerce").astype(float)
+    venue_bars = {v: bars_with_total_oi(klines, g) for v, g in oi.groupby("venue")}  # the same gap rule as the sum
+    params = PRESETS["default"]
+    tiers = margin_tiers(ALL_VENUES, symbol, day, params)
+
+    def price_for(side, base, leverage):
+        priced = level_price(side, np.asarray(base, float), leverage, params, ALL_VENUES, tiers)
+        return None if priced is None else priced[0]
+
+    return ModelInputs(bars=bars, venue_bars=venue_bars, bar=pd.Timedelta(seconds=INTERVAL_SECONDS[interval]), price_for=price_for,
+                       tiers_for=lambda p: margin_tiers(ALL_VENUES, symbol, day, p)), venue
+
+
+def build(con, symbol: str, venues: list[str], start: dt.date, end: dt.date, interval: str, window: str = DEFAULT_WINDOW,
+          split: dt.date | None = None, realized: str = "auto", resamples: int = 200, models: list[str] | None = None) -> Leaderboard:
+    """The leaderboard of [start, end]. Raises ValueError when there is nothing to score."""
+    began = time.perf_counter()
+    range_start = dt.datetime.combine(start, dt.time())
+    range_end = dt.datetime.combine(end + dt.timedelta(days=1), dt.time())
+    history_start = range_start - LOOKBACK
+    truth = load_realized(con, symbol, history_start, range_end, realized)
+    if truth.source == "none":
+        raise ValueError(f"{symbol}: {truth.description} in {start} → {end}: nothing to score")
+    loaded = model_inputs(con, symbol, venues, interval, history_start, range_end, end)
+    if loaded is None:
+        raise ValueError(f"{symbol}: no {interval} candles in {start} → {end}")
+    inputs, venue = loaded
+    window = window_for(window, interval, truth.interval)
+    windows = quality.make_windows(inputs.bars, truth.events, window)
+    scored = (windows["start"] >= pd.Timestamp(range_start)).to_numpy() & (windows["start"] < pd.Timestamp(range_end)).to_numpy()
+    days = sorted(set(windows.loc[scored, "day"]))
+    first_test = split or leaderboard.default_split(days)
+    chosen = registry()
+    if models:
+        unknown = sorted(set(models) - set(chosen))
+        if unknown:
+            raise ValueError(f"unknown model(s) {', '.join(unknown)}: expected some of {', '.join(chosen)}")
+        chosen = {name: m for name, m in chosen.items() if name in models or m.kind == "baseline"}
+    inputs = ModelInputs(**{**inputs.__dict__, "windows": windows})
+    table, predictions = leaderboard.evaluate(chosen, inputs, windows, scored, first_test, resamples=resamples)
+    test_windows = windows[scored & (windows["day"].to_numpy() >= first_test)].reset_index(drop=True)
+    return Leaderboard(table, test_windows, predictions, window, truth.description, venue, time.perf_counter() - began)
+
+
+def format_table(board: Leaderboard, symbol: str, width: int = 100) -> str:
+    """The leaderboard as a person reads it: test part, best partial rank first, within `width` columns."""
+    import math
+    import textwrap
+
+    def num(value, w=7):
+        return f"{value:>{w}.3f}" if isinstance(value, float) and math.isfinite(value) else f"{'-':>{w}}"
+
+    t = board.table
+    test = t[t["part"] == "test"].set_index("model")
+    train = t[t["part"] == "train"].set_index("model")
+    order = test.sort_values("partial_rank", ascending=False, na_position="last", kind="stable").index
+    lines = [f"Leaderboard {symbol}: {board.window} windows, {board.realized}",
+             f"  {board.split_line()}",
+             f"  {'model':<22}{'train':>7} {'test: spearman':>15}{'capture':>8}{'lift':>6}{'partial':>8}  {'95 % interval':<16}params"]
+    for name in order:
+        row = test.loc[name]
+        interval = f"[{num(row['partial_rank_ci_low'], 6).strip()}, {num(row['partial_rank_ci_high'], 6).strip()}]"
+        line = (f"  {name[:22]:<22}{num(train.loc[name, 'partial_rank'])} {num(row['spearman_pooled'], 15)}{num(row['capture_top10'], 8)}"
+                f"{num(row['lift_vs_range'], 6)[-6:]}{num(row['partial_rank'], 8)}  {interval:<16}{row['params']}")
+        lines.append(line[:width])
+    lines.append(f"  (train and partial: partial rank beyond the window's own move; lift: capture / range_only's; {board.seconds:.1f} s)"[:width])
+    lines += textwrap.wrap(f"=> {board.verdict}", width, subsequent_indent="   ")
+    return "\n".join(lines)
+
+
+def markdown(board: Leaderboard, symbol: str) -> str:
+    """Every column of both parts, for exports/leaderboard/<symbol>.md."""
+    columns = ["model", "part", "params", "candidates", *leaderboard.METRICS, "lift_vs_range"]
+    return "\n".join([f"# Leaderboard {symbol}", "", f"- windows: {board.window}", f"- realized: {board.realized}",
+                      f"- prices: {board.price_venue} candles", f"- split: {board.split_line()}", f"- verdict: **{board.verdict}**", "",
+                      board.table[columns].round(4).to_markdown(index=False), ""])
+
+
+def chart(board: Leaderboard, symbol: str) -> bytes:
+    """Capture curves on the test part, and partial rank with its 95 % interval per model (train dot, test bar)."""
+    from pipelines.lib.charts import _png, _pyplot
+
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12.8, 5.4), dpi=100)
+    realized = np.concatenate([board.windows["long_usd"], board.windows["short_usd"]])
+    t = board.table
+    test = t[t["part"] == "test"].set_index("model").sort_values("partial_rank", na_position="first", kind="stable")
+    for name, pred in board.predictions.items():
+        p = np.concatenate([pred["long_pred"], pred["short_pred"]])
+        order = np.argsort(-p, kind="stable")
+        curve = np.cumsum(realized[order]) / max(realized.sum(), 1e-12)
+        style = {"linestyle": "--", "linewidth": 1.6} if test.loc[name, "kind"] == "baseline" else {"linewidth": 1.2}
+        left.plot(np.arange(1, len(p) + 1) / len(p), curve, label=name, **style)
+    left.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=0.8)
+    left.set_xlabel("share of test windows (highest prediction first)", fontsize=10)
+    left.set_ylabel("share of realized USD", fontsize=10)
+    left.set_title("capture curves, held-out part", fontsize=11)
+    left.legend(fontsize=8, loc="lower right", ncol=2)
+    y = np.arange(len(test))
+    colours = ["#7f8c8d" if k == "baseline" else "#2471a3" for k in test["kind"]]
+    low = (test["partial_rank"] - test["partial_rank_ci_low"]).clip(lower=0).fillna(0)
+    high = (test["partial_rank_ci_high"] - test["partial_rank"]).clip(lower=0).fillna(0)
+    right.barh(y, test["partial_rank"].fillna(0), xerr=[low, high], color=colours, alpha=0.8, error_kw={"linewidth": 1})
+    train = t[t["part"] == "train"].set_index("model").reindex(test.index)
+    right.scatter(train["partial_rank"], y, color="#e67e22", zorder=3, s=18, label="train (tuning) part")
+    if "placebo" in test.index:
+        right.axvline(test.loc["placebo", "partial_rank"], color="#c0392b", linestyle="--", linewidth=1, label="placebo (test)")
+    right.set_yticks(y, test.index, fontsize=9)
+    right.set_xlabel("partial rank beyond the window's own move (test, 95 % day-bootstrap interval)", fontsize=10)
+    right.set_title("partial rank per model", fontsize=11)
+    right.legend(fontsize=8, loc="lower right")
+    for ax in (left, right):
+        ax.tick_params(labelsize=9)
+        ax.grid(alpha=0.25)
+    fig.suptitle(f"{symbol} leaderboard: {board.split_line()}", fontsize=11)
+    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.11, top=0.88, wspace=0.38)
+    return _png(fig)
