@@ -32,6 +32,7 @@ bench: setup
 	$(PY) bench/objective.py
 	$(PY) bench/behavioral.py
 	$(PY) bench/nightly.py
+	$(PY) bench/leaderboard.py
 
 # Regenerate the lock after editing pyproject.toml dependencies.
 lock:

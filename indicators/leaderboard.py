@@ -2,8 +2,9 @@
 of the range and reported on the later part.
 
 Rules chosen where the issue is silent:
-- **Split**: by whole UTC days; the default first test day is the middle day of the scored range
-  (`days[len // 2]`), so the training part is never longer than the test part.
+- **Split**: by whole UTC days; the default first test day is the middle one of the scored days
+  that hold realized liquidations (`days[len // 2]`), so the training part never holds more days
+  of truth than the test part.
 - **Tuning**: each model's candidates (its defaults first, then its grid) are scored on the
   training windows only; the one with the highest partial rank wins, ties to the earlier candidate
   (so a flat grid keeps the documented default). The test windows never choose anything.
@@ -33,10 +34,17 @@ METRICS = ["windows", "days", "realized_usd", "spearman_pooled", "spearman_poole
            "partial_rank_ci_high"]
 
 
+def realized_days(windows: pd.DataFrame, scored: np.ndarray) -> list[dt.date]:
+    """The scored days that hold realized liquidations (the only days that can tune or test)."""
+    usd = (windows["long_usd"] + windows["short_usd"]).to_numpy(float)
+    return sorted(set(windows.loc[scored & (usd > 0), "day"]))
+
+
 def default_split(days: list[dt.date]) -> dt.date:
-    """The first test day: the middle day of the scored days (at least one training day)."""
+    """The first test day: the middle one of the days with realized liquidations (at least one
+    training day), so both parts hold about as many days of truth."""
     if len(days) < 2:
-        raise ValueError(f"a time split needs at least 2 scored days, got {len(days)}")
+        raise ValueError(f"a time split needs at least 2 days with realized liquidations, got {len(days)}")
     return days[len(days) // 2]
 
 

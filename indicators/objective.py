@@ -10,6 +10,12 @@ Units: prices in USD, notionals in USD, timestamps as numpy ``datetime64[ns]`` (
 
 Rules chosen where the recipe is silent (and documented in the README):
 
+- **Default preset = `oi_volume`** (chosen by the model leaderboard on the *training* parts of the
+  bundled real windows, README "Model leaderboard"): every bar opens positions at its close, sized
+  by its USD volume ** `volume_power` × clamp(1 + `oi_weight`·ΔOI⁺/OI, 1, 3) (liqmap's seed; ΔOI
+  in contracts, weight 1 where OI is unknown). The thresholds then only classify sizes (score of
+  the bar's activity against its 60-bar average; "small" during warm-up). The OI-jump recipe
+  below is preset `oi_jumps`.
 - **ΔOI in USD** is the change in OI *contracts* valued at the base price:
   ``(oi_usd_t / close_t − oi_usd_{t−1} / close_{t−1}) × base_t`` — so a price move alone does not
   open levels.
@@ -38,7 +44,7 @@ import pandas as pd
 from indicators._crossing import first_at_or_below, push_until
 from indicators.liqprice import projected_liq_price, simple_liq_price
 
-SOURCES = ("oi", "oi+volume", "oi+cvd", "volume", "cvd")
+SOURCES = ("oi", "oi+volume", "oi+cvd", "volume", "cvd", "oi_volume")
 BASES = ("close", "hl2", "ohlc4")
 SIDES = ["long", "short"]
 SIZE_CLASSES = ["small", "medium", "large"]
@@ -50,7 +56,7 @@ MODELS = ["exchange", "simple"]
 class ObjectiveParams:
     """Inputs of the objective engine (defaults follow the open Leviathan analogues)."""
 
-    source: str = "oi"  # oi | oi+volume | oi+cvd | volume | cvd
+    source: str = "oi"  # oi | oi+volume | oi+cvd | volume | cvd | oi_volume
     baseline_bars: int = 60  # moving-average length of |activity|
     thresholds: tuple[float, float, float] = (1.2, 2.0, 3.0)  # small / medium / large × baseline
     sensitivity: float = 1.0  # scales the thresholds ("Reduce Sensitivity"): > 1 fewer levels
@@ -60,6 +66,8 @@ class ObjectiveParams:
     liq_model: str = "exchange"  # exchange (venue maintenance margin) | simple (base × (1 ∓ 1/L))
     expiry_hours: float = 30 * 24  # unfilled levels expire after this age
     position_notional_usd: float = 10_000.0  # assumed size of one position, for the margin tier
+    oi_weight: float = 8.0  # oi_volume: k in clamp(1 + k·ΔOI⁺/OI, 1, 3) (liqmap's 8)
+    volume_power: float = 1.0  # oi_volume: USD volume ** this (0: every bar the same before the OI weight)
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -74,6 +82,8 @@ class ObjectiveParams:
             raise ValueError("baseline_bars >= 1, sensitivity > 0 and expiry_hours > 0 are required")
         if not (0 < self.thresholds[0] <= self.thresholds[1] <= self.thresholds[2]):
             raise ValueError(f"thresholds must be increasing and positive, got {self.thresholds}")
+        if self.oi_weight < 0 or self.volume_power < 0:
+            raise ValueError(f"oi_weight and volume_power must be >= 0, got {self.oi_weight}, {self.volume_power}")
         if not self.leverages or any(L <= 1 for L in self.leverages):
             raise ValueError(f"leverages must be > 1, got {self.leverages}")
 
@@ -81,9 +91,18 @@ class ObjectiveParams:
     def uses_oi(self) -> bool:
         return self.source.startswith("oi")
 
+    @property
+    def every_bar(self) -> bool:
+        """oi_volume opens positions on every bar with volume; the thresholds only classify sizes."""
+        return self.source == "oi_volume"
+
 
 PRESETS: dict[str, ObjectiveParams] = {
-    "default": ObjectiveParams(),
+    # The leaderboard's choice on the training parts of the bundled real windows (README "Model
+    # leaderboard"): liqmap's OI-weighted turnover, k = 8, volume power 1, 7-day expiry.
+    "default": ObjectiveParams(source="oi_volume", oi_weight=8.0, volume_power=1.0, expiry_hours=7 * 24),
+    # The Leviathan-like recipe that was the default before: positions only on OI jumps.
+    "oi_jumps": ObjectiveParams(),
     # Leviathan's own tiers with its plain base × (1 ∓ 1/L) levels, for parity with the original.
     "leviathan": ObjectiveParams(leverages=(25, 50, 100), liq_model="simple"),
 }
@@ -131,10 +150,15 @@ def compute_activity(bars: pd.DataFrame, params: ObjectiveParams) -> Activity:
         activity = d_oi_usd * np.abs(delta) / _sma(np.abs(delta), n)
     elif params.source == "volume":
         activity = volume * base
+    elif params.source == "oi_volume":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rise = np.maximum(d_contracts / contracts, 0.0)
+        weight = np.clip(1.0 + params.oi_weight * np.nan_to_num(rise, nan=0.0), 1.0, 3.0)
+        activity = (volume * base) ** params.volume_power * weight
     else:
         activity = np.abs(delta) * base
     baseline = _sma(np.abs(activity), n)
-    notional = d_oi_usd if params.uses_oi else activity
+    notional = d_oi_usd if params.uses_oi and not params.every_bar else activity
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = contracts / np.roll(contracts, 1)
     ratio[0] = np.nan
@@ -147,7 +171,10 @@ def event_classes(act: Activity, params: ObjectiveParams) -> np.ndarray:
     k = np.asarray(params.thresholds) * params.sensitivity
     with np.errstate(invalid="ignore"):
         score = act.activity / act.baseline
-        fires = (score > k[0]) & (act.baseline > 0) & (act.notional > 0)
+        if params.every_bar:
+            fires = act.notional > 0
+        else:
+            fires = (score > k[0]) & (act.baseline > 0) & (act.notional > 0)
     cls = np.where(score >= k[2], 2, np.where(score >= k[1], 1, 0))
     return np.where(fires, cls, -1)
 

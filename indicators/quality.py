@@ -30,13 +30,21 @@ from indicators._crossing import first_at_or_below, push_until
 SIDES = ("long", "short")
 
 
+def window_length(window: str | pd.Timedelta) -> pd.Timedelta:
+    """A window such as "30min", "1h" or "1d" as a Timedelta (a day written "1d" like the bar intervals)."""
+    if isinstance(window, pd.Timedelta):
+        return window
+    text = str(window)
+    return pd.Timedelta(text[:-1] + "D" if text.endswith("d") and text[:-1].isdigit() else text)
+
+
 def make_windows(bars: pd.DataFrame, events: pd.DataFrame, window: str = "30min") -> pd.DataFrame:
     """Windows of `window` from bars (ts = bar open) and realized events (ts, side, usd).
 
     Columns: start, day, open, high, low, long_usd, short_usd. Raises when the bars are coarser
     than the window (their range cannot be split).
     """
-    step = pd.Timedelta(window)
+    step = window_length(window)
     ts = pd.to_datetime(bars["ts"])
     bar_step = ts.diff().median() if len(ts) > 1 else step
     if bar_step > step:

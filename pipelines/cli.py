@@ -231,6 +231,8 @@ def demo_scorecards(con, args) -> list[str]:
     if reports:
         path = write_text_atomic(exports_root() / "scorecard.md", scorecard_markdown(reports))
         texts.append(f"Every column of the scorecards: {path}")
+        texts.append("Every model side by side, tuned on earlier days, reported on later ones (README: Model leaderboard):\n"
+                     "  liqlevels score --leaderboard --symbol BTC --start 2025-12-08 --end 2026-01-31 --split 2026-01-04")
     return texts
 
 

@@ -26,7 +26,7 @@ def simulated_leaderboard(bars_count: int, freq: str, seed: int, window: str, re
     windows = quality.make_windows(bars, events, window)
     first = windows["day"].iloc[0] + pd.Timedelta(days=31).to_pytimedelta()  # a month of history before scoring
     scored = (windows["day"] >= first).to_numpy()
-    split = leaderboard.default_split(sorted(set(windows.loc[scored, "day"])))
+    split = leaderboard.default_split(leaderboard.realized_days(windows, scored))
     table, predictions = leaderboard.evaluate(registry(), inputs, windows, scored, split, resamples=resamples)
     test = windows[scored & (windows["day"].to_numpy() >= split)].reset_index(drop=True)
     return Leaderboard(table, test, predictions, window, f"simulated events ({len(events):,})", "simulated", time.perf_counter() - began)

@@ -107,7 +107,8 @@ def tier_rows(inputs: ModelInputs, idx: np.ndarray, anchors: list[tuple[np.ndarr
     side USD × anchor share × tier share. Tier shares are normalised to sum to 1."""
     total = sum(tier_weights.values())
     created = known_ts(inputs, idx)
-    expires = created + np.timedelta64(int(expiry_h * 3600), "s")
+    # an age limit counts from the bar's open, as in the objective engine
+    expires = inputs.bars["ts"].to_numpy("datetime64[ns]")[idx] + np.timedelta64(int(expiry_h * 3600), "s")
     parts = []
     for side, usd in (("long", long_usd), ("short", short_usd)):
         keep = usd > 0

@@ -15,8 +15,8 @@ LIQMAP_TIERS = {10: 0.35, 25: 0.30, 50: 0.20, 100: 0.15}
 LIQMAP_HALF_LIVES_H = {10: 120.0, 25: 48.0, 50: 24.0, 100: 12.0}
 
 
-def objective_events(bars, params: ObjectiveParams = PRESETS["default"]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(bar index, entry price USD, ΔOI USD) of the bars on which the objective engine opens positions."""
+def objective_events(bars, params: ObjectiveParams = PRESETS["oi_jumps"]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(bar index, entry price USD, ΔOI USD) of the bars on which the OI-jump recipe (preset `oi_jumps`) opens positions."""
     act = compute_activity(bars, params)
     idx = np.flatnonzero(event_classes(act, params) >= 0)
     return idx, act.base[idx], act.notional[idx]

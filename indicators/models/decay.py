@@ -3,7 +3,7 @@
 Source: liqmap's per-tier decay 2^(−Δt/half-life) (scalping set: 10x 5 d, 25x 2 d, 50x 1 d, 100x
 12 h; anchors_indicators.md §3.2), motivated by Hyperliquid scans: 19 % of positions are gone within
 4 days and half of the rest move their liquidation price by more than 2 %. Same events and sizes as
-`objective:default`; a level's size is decayed to the start of the window that reaches it. Tuned:
+`objective:oi_jumps`; a level's size is decayed to the start of the window that reaches it. Tuned:
 a factor on every half-life.
 """
 

@@ -2,7 +2,7 @@
 
 Source: the E7 liquidation-density script's fix of Leviathan's point entry ("spread uniformly over
 [low, high]") and liqmap's three anchors (close 0.45, high 0.275, low 0.275), anchors_indicators.md
-§3.1–3.2. Same events, sizes (ΔOI USD, both sides, equal tiers) and expiry as `objective:default`;
+§3.1–3.2. Same events, sizes (ΔOI USD, both sides, equal tiers) and expiry as `objective:oi_jumps`;
 only where the opened positions sit changes. Tuned: the anchor rule.
 """
 

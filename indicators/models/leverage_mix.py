@@ -3,7 +3,7 @@
 Source of the default: liqmap's split over 10/25/50/100x, 0.35/0.30/0.20/0.15
 (anchors_indicators.md §3.2; gptprojectmanager/liquidations uses a similar falling mix). The fitted
 variant chooses among a few mixes — from low-leverage heavy to high-leverage heavy — by the
-training part's partial rank only. Same events and sizes as `objective:default`.
+training part's partial rank only. Same events and sizes as `objective:oi_jumps`.
 """
 
 from __future__ import annotations

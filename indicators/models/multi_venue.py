@@ -1,6 +1,6 @@
 """Multi-venue (`multi_venue`): the sum of per-venue objective models in USD.
 
-`objective:default` runs once on OI summed over venues (each venue's own change in contracts); this
+`objective:oi_jumps` runs once on OI summed over venues (each venue's own change in contracts); this
 model runs the same recipe on each venue's OI separately — a jump on one venue opens positions even
 when another venue's OI falls in the same bar — and adds the level rows in USD. With one venue of
 OI the two are the same model.

@@ -3,7 +3,11 @@
 Source: liqmap's seed, turnover × clamp(1 + k·max(ΔOI/OI, 0), 1, 3) with k = 8
 (anchors_indicators.md §3.2). Every bar opens positions at its close, both sides, equal tiers,
 sized by its USD volume × that multiplier (ΔOI in contracts, so a price move alone is no
-increase; multiplier 1 where OI is unknown). Tuned: k.
+increase; multiplier 1 where OI is unknown). Tuned: k, a power on the USD volume (0: the
+placebo's equal sizes times the OI weight; 1: liqmap's turnover) and the expiry.
+
+With the parameters of the objective engine's `default` preset this model and `objective:default`
+are the same levels (a test holds them to it): the preset is this model, promoted.
 """
 
 from __future__ import annotations
@@ -14,16 +18,17 @@ from indicators.models import Model, ModelInputs, equal_tiers, register, tier_ro
 from indicators.models._events import anchors, oi_multiplier
 
 
-def oi_volume_usd(inputs: ModelInputs, k: float) -> np.ndarray:
+def oi_volume_usd(inputs: ModelInputs, k: float, volume_power: float = 1.0) -> np.ndarray:
     bars = inputs.bars
     close = bars["close"].to_numpy(float)
-    return bars["volume"].to_numpy(float) * close * oi_multiplier(bars["oi_usd"].to_numpy(float), close, k)
+    return (bars["volume"].to_numpy(float) * close) ** volume_power * oi_multiplier(bars["oi_usd"].to_numpy(float), close, k)
 
 
-def oi_volume_levels(inputs: ModelInputs, k: float = 8.0):
-    idx = np.arange(len(inputs.bars))
-    usd = oi_volume_usd(inputs, k)
-    return tier_rows(inputs, idx, anchors(inputs, idx, "close"), usd, usd, equal_tiers(), 30 * 24)
+def oi_volume_levels(inputs: ModelInputs, k: float = 8.0, volume_power: float = 1.0, expiry_h: float = 30 * 24):
+    usd = oi_volume_usd(inputs, k, volume_power)
+    idx = np.flatnonzero(usd > 0)
+    return tier_rows(inputs, idx, anchors(inputs, idx, "close"), usd[idx], usd[idx], equal_tiers(), expiry_h)
 
 
-register(Model(name="oi_volume", doc=__doc__, levels=oi_volume_levels, defaults={"k": 8.0}, grid={"k": (8.0, 32.0, 128.0)}))
+register(Model(name="oi_volume", doc=__doc__, levels=oi_volume_levels, defaults={"k": 8.0, "volume_power": 1.0, "expiry_h": 720.0},
+               grid={"k": (8.0, 32.0, 128.0), "volume_power": (0.0, 0.5, 1.0), "expiry_h": (168.0, 720.0)}))

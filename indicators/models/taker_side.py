@@ -2,7 +2,7 @@
 
 Source: the E7 script's "side from taker delta sign" (anchors_indicators.md §3.1) and liqmap's OI
 calibration (each side separately, since OI counts one long and one short per contract). Same
-events and ΔOI sizes as `objective:default`, but:
+events and ΔOI sizes as `objective:oi_jumps`, but:
 
 - **side**: `share` gives longs 2b and shorts 2(1 − b) of the bar's ΔOI, b = taker buy volume /
   volume; `sign` gives all of it to longs when taker buying dominates, to shorts otherwise. A bar

@@ -21,6 +21,10 @@ from pipelines.lib.watchlist import AGGREGATOR_VENUES
 ROLLING_DAYS = 30  # the nightly leaderboard: the 30 days ending on the as-of day
 
 
+class NothingToScore(ValueError):
+    """No realized liquidations, no candles, or too few days of truth to split."""
+
+
 @dataclass(frozen=True)
 class Leaderboard:
     table: pd.DataFrame  # one row per model and part (train, test)
@@ -72,18 +76,21 @@ def build(con, symbol: str, venues: list[str], start: dt.date, end: dt.date, int
     range_start = dt.datetime.combine(start, dt.time())
     range_end = dt.datetime.combine(end + dt.timedelta(days=1), dt.time())
     history_start = range_start - LOOKBACK
-    truth = load_realized(con, symbol, history_start, range_end, realized)
+    truth = load_realized(con, symbol, range_start, range_end, realized, history_start)
     if truth.source == "none":
-        raise ValueError(f"{symbol}: {truth.description} in {start} → {end}: nothing to score")
+        raise NothingToScore(f"{symbol}: {truth.description} in {start} → {end}: nothing to score")
     loaded = model_inputs(con, symbol, venues, interval, history_start, range_end, end)
     if loaded is None:
-        raise ValueError(f"{symbol}: no {interval} candles in {start} → {end}")
+        raise NothingToScore(f"{symbol}: no {interval} candles in {start} → {end}")
     inputs, venue = loaded
     window = window_for(window, interval, truth.interval)
     windows = quality.make_windows(inputs.bars, truth.events, window)
     scored = (windows["start"] >= pd.Timestamp(range_start)).to_numpy() & (windows["start"] < pd.Timestamp(range_end)).to_numpy()
-    days = sorted(set(windows.loc[scored, "day"]))
-    first_test = split or leaderboard.default_split(days)
+    truth_days = leaderboard.realized_days(windows, scored)
+    if split is None and len(truth_days) < 2:
+        raise NothingToScore(f"{symbol}: realized liquidations on {len(truth_days)} day(s) of {start} → {end}: "
+                             "a time split needs at least 2")
+    first_test = split or leaderboard.default_split(truth_days)
     chosen = registry()
     if models:
         unknown = sorted(set(models) - set(chosen))
@@ -94,6 +101,10 @@ def build(con, symbol: str, venues: list[str], start: dt.date, end: dt.date, int
     table, predictions = leaderboard.evaluate(chosen, inputs, windows, scored, first_test, resamples=resamples)
     test_windows = windows[scored & (windows["day"].to_numpy() >= first_test)].reset_index(drop=True)
     return Leaderboard(table, test_windows, predictions, window, truth.description, venue, time.perf_counter() - began)
+
+
+def _short(params: str) -> str:
+    return params.replace(".0,", ",").removesuffix(".0")
 
 
 def format_table(board: Leaderboard, symbol: str, width: int = 100) -> str:
@@ -115,7 +126,7 @@ def format_table(board: Leaderboard, symbol: str, width: int = 100) -> str:
         row = test.loc[name]
         interval = f"[{num(row['partial_rank_ci_low'], 6).strip()}, {num(row['partial_rank_ci_high'], 6).strip()}]"
         line = (f"  {name[:22]:<22}{num(train.loc[name, 'partial_rank'])} {num(row['spearman_pooled'], 15)}{num(row['capture_top10'], 8)}"
-                f"{num(row['lift_vs_range'], 6)[-6:]}{num(row['partial_rank'], 8)}  {interval:<16}{row['params']}")
+                f"{num(row['lift_vs_range'], 6)[-6:]}{num(row['partial_rank'], 8)}  {interval:<16}{_short(row['params'])}")
         lines.append(line[:width])
     lines.append(f"  (train and partial: partial rank beyond the window's own move; lift: capture / range_only's; {board.seconds:.1f} s)"[:width])
     lines += textwrap.wrap(f"=> {board.verdict}", width, subsequent_indent="   ")
@@ -139,12 +150,13 @@ def chart(board: Leaderboard, symbol: str) -> bytes:
     realized = np.concatenate([board.windows["long_usd"], board.windows["short_usd"]])
     t = board.table
     test = t[t["part"] == "test"].set_index("model").sort_values("partial_rank", na_position="first", kind="stable")
-    for name, pred in board.predictions.items():
+    palette = plt.get_cmap("tab20").colors  # 15+ models: no two share a colour
+    for number, (name, pred) in enumerate(board.predictions.items()):
         p = np.concatenate([pred["long_pred"], pred["short_pred"]])
         order = np.argsort(-p, kind="stable")
         curve = np.cumsum(realized[order]) / max(realized.sum(), 1e-12)
         style = {"linestyle": "--", "linewidth": 1.6} if test.loc[name, "kind"] == "baseline" else {"linewidth": 1.2}
-        left.plot(np.arange(1, len(p) + 1) / len(p), curve, label=name, **style)
+        left.plot(np.arange(1, len(p) + 1) / len(p), curve, label=name, color=palette[number % len(palette)], **style)
     left.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=0.8)
     left.set_xlabel("share of test windows (highest prediction first)", fontsize=10)
     left.set_ylabel("share of realized USD", fontsize=10)
@@ -160,12 +172,12 @@ def chart(board: Leaderboard, symbol: str) -> bytes:
     if "placebo" in test.index:
         right.axvline(test.loc["placebo", "partial_rank"], color="#c0392b", linestyle="--", linewidth=1, label="placebo (test)")
     right.set_yticks(y, test.index, fontsize=9)
-    right.set_xlabel("partial rank beyond the window's own move (test, 95 % day-bootstrap interval)", fontsize=10)
+    right.set_xlabel("partial rank beyond the window's own move\n(bars: test part with its 95 % day-bootstrap interval)", fontsize=10)
     right.set_title("partial rank per model", fontsize=11)
     right.legend(fontsize=8, loc="lower right")
     for ax in (left, right):
         ax.tick_params(labelsize=9)
         ax.grid(alpha=0.25)
     fig.suptitle(f"{symbol} leaderboard: {board.split_line()}", fontsize=11)
-    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.11, top=0.88, wspace=0.38)
+    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.14, top=0.88, wspace=0.38)
     return _png(fig)

@@ -27,7 +27,7 @@ def window_for(requested: str, interval: str, realized_interval: str | None = No
     or the bar of aggregated realized liquidations when that is coarser still (a sum cannot be split)."""
     floors = [i for i in (interval, realized_interval) if i]
     coarsest = max(floors, key=lambda i: INTERVAL_SECONDS[i])
-    return requested if pd.Timedelta(requested) >= pd.Timedelta(seconds=INTERVAL_SECONDS[coarsest]) else coarsest
+    return requested if quality.window_length(requested) >= pd.Timedelta(seconds=INTERVAL_SECONDS[coarsest]) else coarsest
 
 
 REALIZED_CHOICES = ("auto", "events", "aggregates")
@@ -47,39 +47,45 @@ class Realized:
         return float(self.events["usd"].sum()) if len(self.events) else 0.0
 
 
-def load_realized(con, symbol: str, start: dt.datetime, end: dt.datetime, prefer: str = "auto") -> Realized:
-    """Realized liquidations of `symbol` in [start, end): single events from raw.liquidations, or
-    aggregated bars from raw.liquidation_history (one row per side and bar, at the bar's open).
+def load_realized(con, symbol: str, start: dt.datetime, end: dt.datetime, prefer: str = "auto",
+                  history_start: dt.datetime | None = None) -> Realized:
+    """Realized liquidations of `symbol`: single events from raw.liquidations, or aggregated bars from
+    raw.liquidation_history (one row per side and bar, at the bar's open).
 
-    `auto` takes the aggregates when there are any (they cover every venue the aggregator sees,
-    while recorded streams are undercounts), else the events. Of several aggregating venues the one
-    with the most USD in the range is used and of several intervals the finest, never a sum of
-    them (an aggregator such as Coinglass already includes the venues it covers). Events of
-    unknown side are left out.
+    The choice is made on the scored range [start, end); the rows come from [history_start, end)
+    (default `start`) of the same source, venue and interval. `auto` takes the aggregates when the
+    range has any (they cover every venue the aggregator sees, while recorded streams are
+    undercounts), else the events. Of several aggregating venues the one with the most USD in the
+    range is used and of several intervals the finest, never a sum of them (an aggregator such as
+    Coinglass already includes the venues it covers). Events of unknown side are left out.
     """
     if prefer not in REALIZED_CHOICES:
         raise ValueError(f"realized must be one of {', '.join(REALIZED_CHOICES)}, got {prefer!r}")
+    since = history_start or start
     if prefer in ("auto", "aggregates"):
         found = con.execute(
             "select venue, interval, sum(long_usd + short_usd) as usd from raw.liquidation_history "
-            "where symbol = ? and ts >= ? and ts < ? group by venue, interval", [symbol, start, end]).fetchall()
+            "where symbol = ? and ts >= ? and ts < ? group by venue, interval having sum(long_usd + short_usd) > 0",
+            [symbol, start, end]).fetchall()
         if found:
             venue = max({v for v, _, _ in found}, key=lambda v: sum(u for w, _, u in found if w == v))
             interval = min((i for v, i, _ in found if v == venue), key=INTERVAL_SECONDS.get)
             bars = con.execute("select ts, long_usd, short_usd from raw.liquidation_history where venue = ? and symbol = ? "
-                               "and interval = ? and ts >= ? and ts < ? order by ts", [venue, symbol, interval, start, end]).fetch_df()
+                               "and interval = ? and ts >= ? and ts < ? order by ts", [venue, symbol, interval, since, end]).fetch_df()
             events = pd.concat([pd.DataFrame({"ts": bars["ts"], "side": side, "usd": bars[f"{side}_usd"]}) for side in quality.SIDES],
                                ignore_index=True)
             events = events[events["usd"] > 0].sort_values("ts", kind="stable").reset_index(drop=True)
             return Realized(events, "aggregates", f"aggregates: raw.liquidation_history, {venue} {interval} bars", interval)
         if prefer == "aggregates":
             return Realized(pd.DataFrame(columns=["ts", "side", "usd"]), "none", "no aggregated liquidations (raw.liquidation_history)")
+    in_range = con.execute("select count(*) from raw.liquidations where symbol = ? and ts >= ? and ts < ? and side in ('long', 'short')",
+                           [symbol, start, end]).fetchall()[0][0]
+    if in_range == 0:
+        return Realized(pd.DataFrame(columns=["ts", "side", "usd"]), "none", "no realized liquidations of known side")
     events = con.execute("select ts, side, usd, venue from raw.liquidations where symbol = ? and ts >= ? and ts < ? "
-                         "and side in ('long', 'short') order by ts", [symbol, start, end]).fetch_df()
-    if events.empty:
-        return Realized(events[["ts", "side", "usd"]], "none", "no realized liquidations of known side")
+                         "and side in ('long', 'short') order by ts", [symbol, since, end]).fetch_df()
     venues = ", ".join(sorted(events["venue"].unique()))
-    return Realized(events[["ts", "side", "usd"]], "events", f"events: raw.liquidations, {venues} ({len(events):,} events)")
+    return Realized(events[["ts", "side", "usd"]], "events", f"events: raw.liquidations, {venues} ({in_range:,} events)")
 
 
 def warehouse_models(con, symbol: str, start: dt.date, end: dt.date, pool_venue: str | None, interval: str) -> dict[str, pd.DataFrame]:
@@ -149,7 +155,7 @@ def check_window(window: str | None, bar_interval: str) -> str:
     if window is None:
         return bar_interval
     try:
-        length = pd.Timedelta(window)
+        length = quality.window_length(window)
     except ValueError:
         raise ValueError(f"--window {window!r} is not a duration (e.g. 1h, 4h, 1d)") from None
     if length < pd.Timedelta(seconds=INTERVAL_SECONDS[bar_interval]):
@@ -172,9 +178,8 @@ def scorecard(con, symbol: str, venues: list[str], start: dt.date, end: dt.date,
     range_start = dt.datetime.combine(start, dt.time())
     range_end = dt.datetime.combine(end + dt.timedelta(days=1), dt.time())
     history_start = range_start - LOOKBACK
-    truth = load_realized(con, symbol, history_start, range_end, realized)
-    in_range_usd = float(truth.events.loc[pd.to_datetime(truth.events["ts"]) >= pd.Timestamp(range_start), "usd"].sum()) if len(truth.events) else 0.0
-    if in_range_usd == 0 and external is None:  # nothing to score: skip loading candles and levels (most nights of the bundle)
+    truth = load_realized(con, symbol, range_start, range_end, realized, history_start)
+    if truth.source == "none" and external is None:  # nothing to score: skip loading candles and levels (most nights of the bundle)
         names = [f"objective:{p}" for p in PRESETS] + ["behavioral", "range_only", "fixed_bands", "placebo"]
         report = pd.DataFrame({"days": (end - start).days + 1, "realized_usd": 0.0}, index=names).reindex(columns=REPORT_COLUMNS)
         report.attrs.update(window=window_for(window, interval, truth.interval), realized=truth.description)

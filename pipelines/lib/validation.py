@@ -296,6 +296,16 @@ LARGEST_LIQUIDATIONS_SUITE = [
     Rule("liquidation on the as-of day", "ExpectColumnPairValuesToBeEqual", {"column_A": "ts_day", "column_B": "partition_day"}, column="ts"),
 ]
 
+LEADERBOARD_SUITE = [
+    *_not_null("as_of", "symbol", "part", "model", "params", "window_minutes", "first_test_day", "verdict"),
+    _unique("as_of", "symbol", "part", "model"),
+    Rule("part is train or test", "ExpectColumnValuesToBeInSet", {"column": "part", "value_set": ["train", "test"]}, column="part"),
+    *[Rule(f"{c} within [-1, 1]", "ExpectColumnValuesToBeBetween", {"column": c, "min_value": -1, "max_value": 1}, column=c)
+      for c in ("spearman_pooled", "partial_rank", "partial_rank_ci_low", "partial_rank_ci_high")],
+    Rule("capture within [0, 1]", "ExpectColumnValuesToBeBetween", {"column": "capture_top10", "min_value": 0, "max_value": 1},
+         column="capture_top10"),
+]
+
 QUALITY_SUITE = [
     *_not_null("as_of", "symbol", "span", "model", "window_minutes"),
     _unique("as_of", "symbol", "span", "model"),

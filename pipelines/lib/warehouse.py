@@ -211,6 +211,24 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        10,
+        "model leaderboard (rolling 30 days, tuned on the earlier part, reported on the later)",
+        [
+            """create table levels.leaderboard (
+                as_of date not null, symbol varchar not null, part varchar not null, model varchar not null,
+                kind varchar not null, params varchar not null, candidates integer not null, window_minutes integer not null,
+                realized varchar not null, first_test_day date not null, windows integer, days integer, realized_usd double,
+                spearman_pooled double, spearman_pooled_ci_low double, spearman_pooled_ci_high double,
+                capture_top10 double, capture_top10_ci_low double, capture_top10_ci_high double,
+                partial_rank double, partial_rank_ci_low double, partial_rank_ci_high double, lift_vs_range double,
+                verdict varchar not null,
+                primary key (as_of, symbol, part, model))""",
+        ],
+    )
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 # Column order of each raw table (the order inserts use). Table names only ever come from here.
@@ -231,7 +249,8 @@ RAW_KEYS: dict[str, list[str]] = {
     "liquidation_history": ["venue", "symbol", "interval", "ts"],
 }
 LEVEL_TABLES = ("levels.objective", "levels.behavioral", "levels.heatmap", "levels.liquidation_map", "levels.clusters",
-                "levels.max_pain", "levels.liquidation_stats", "levels.largest_liquidations", "levels.quality")
+                "levels.max_pain", "levels.liquidation_stats", "levels.largest_liquidations", "levels.quality",
+                "levels.leaderboard")
 REJECT_COLUMNS = ["table_name", "venue", "symbol", "day", "source", "field", "reason", "payload"]
 
 

@@ -53,11 +53,16 @@ def reference_levels(bars: pd.DataFrame, params: ObjectiveParams, *, venue="all"
         products.append(shrink_product)
         # events
         a, b = act.activity[j], act.baseline[j]
-        if math.isnan(a) or math.isnan(b) or b <= 0 or not act.notional[j] > 0:
-            continue
-        score = a / b
-        if not score > k_small:
-            continue
+        if params.every_bar:  # oi_volume: every bar with volume; the score only classifies the size
+            if not act.notional[j] > 0:
+                continue
+            score = a / b if not (math.isnan(b) or b <= 0) else 0.0
+        else:
+            if math.isnan(a) or math.isnan(b) or b <= 0 or not act.notional[j] > 0:
+                continue
+            score = a / b
+            if not score > k_small:
+                continue
         size_class = "large" if score >= k_large else "medium" if score >= k_medium else "small"
         if params.sides == "both":
             sides = ["long", "short"]

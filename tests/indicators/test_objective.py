@@ -131,7 +131,7 @@ def test_exchange_model_is_closer_than_rule_of_thumb():
 
 def test_sensitivity_reduces_levels():
     bars = synthetic_bars(1000, 11)
-    counts = [len(compute_levels(bars, preset("default", sensitivity=s))) for s in (0.5, 1.0, 2.0)]
+    counts = [len(compute_levels(bars, preset("oi_jumps", sensitivity=s))) for s in (0.5, 1.0, 2.0)]
     assert counts[0] > counts[1] > counts[2]
 
 

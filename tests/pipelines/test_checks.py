@@ -23,7 +23,8 @@ def day_frame(path, table: str) -> pd.DataFrame:
     if table == "raw.liquidation_history":
         return hourly_liquidation_totals(path)
     query = CHECKED[table][1]
-    bounds = [DAY, DAY + dt.timedelta(days=1)] if table.startswith("levels.") else [START, START + dt.timedelta(days=1)]
+    day = LEVEL_DAY if table == "levels.leaderboard" else DAY  # a run's leaderboard is as of its last day
+    bounds = [day, day + dt.timedelta(days=1)] if table.startswith("levels.") else [START, START + dt.timedelta(days=1)]
     with duckdb.connect(str(path), read_only=True) as con:
         return con.execute(query, bounds).fetch_df()
 

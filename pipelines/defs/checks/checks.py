@@ -19,7 +19,7 @@ from pipelines.defs.resources import DUCKDB_POOL, warehouse
 from pipelines.lib.margin import liq_price_mismatch
 from pipelines.lib.progress import report
 from pipelines.lib.validation import (BEHAVIORAL_SUITE, CLUSTERS_SUITE, HEATMAP_SUITE, LARGEST_LIQUIDATIONS_SUITE,
-                                      LIQUIDATION_MAP_SUITE, LIQUIDATION_STATS_SUITE, MAX_PAIN_SUITE, QUALITY_SUITE, RAW_SUITES,
+                                      LIQUIDATION_MAP_SUITE, LIQUIDATION_STATS_SUITE, MAX_PAIN_SUITE, QUALITY_SUITE, LEADERBOARD_SUITE, RAW_SUITES,
                                       Outcome, Rule, objective_suite, validate)
 from pipelines.lib.warehouse import reject_payload, replace_validation
 
@@ -41,7 +41,7 @@ CHECKED: dict[str, tuple[list[str], str]] = {
                                                     "from levels.behavioral where as_of >= ? and as_of < ? order by pool_id"),
     **{
         table: (table.split("."), f"select *, as_of as partition_day from {table} where as_of >= ? and as_of < ? order by all")
-        for table in ("levels.clusters", "levels.max_pain", "levels.liquidation_stats", "levels.quality")
+        for table in ("levels.clusters", "levels.max_pain", "levels.liquidation_stats", "levels.quality", "levels.leaderboard")
     },
     "levels.largest_liquidations": (["levels", "liquidation_stats"],
                                     "select *, as_of as partition_day, cast(ts as date) as ts_day from levels.largest_liquidations "
@@ -70,7 +70,8 @@ def suite_for(table: str) -> list[Rule]:
         return objective_suite(ALL_LEVERAGES, liq_price_mismatch)
     return {"levels.behavioral": BEHAVIORAL_SUITE, "levels.heatmap": HEATMAP_SUITE, "levels.liquidation_map": LIQUIDATION_MAP_SUITE,
             "levels.clusters": CLUSTERS_SUITE, "levels.max_pain": MAX_PAIN_SUITE, "levels.liquidation_stats": LIQUIDATION_STATS_SUITE,
-            "levels.largest_liquidations": LARGEST_LIQUIDATIONS_SUITE, "levels.quality": QUALITY_SUITE}.get(table) or RAW_SUITES[table]
+            "levels.largest_liquidations": LARGEST_LIQUIDATIONS_SUITE, "levels.quality": QUALITY_SUITE,
+            "levels.leaderboard": LEADERBOARD_SUITE}.get(table) or RAW_SUITES[table]
 
 
 def per_day_records(table: str, frame: pd.DataFrame, outcomes: list[Outcome], days: list[dt.date]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -189,3 +190,4 @@ max_pain_suite_check = build_check("levels.max_pain")
 liquidation_stats_suite_check = build_check("levels.liquidation_stats")
 largest_liquidations_suite_check = build_check("levels.largest_liquidations", name="largest_liquidations_suite")
 quality_suite_check = build_check("levels.quality")
+leaderboard_suite_check = build_check("levels.leaderboard")

@@ -6,7 +6,7 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from indicators.quality import verdict
+from indicators.quality import verdict, window_length
 from pipelines.defs.ingest.assets import partition_days
 from pipelines.defs.partitions import daily_partitions
 from pipelines.defs.resources import DUCKDB_POOL, WatchlistResource, warehouse
@@ -23,7 +23,7 @@ MAIN_MODEL = "objective:default"
 def quality_rows(report: pd.DataFrame, span: str) -> pd.DataFrame:
     rows = report.reset_index(names="model")
     rows.insert(0, "span", span)
-    rows.insert(2, "window_minutes", int(pd.Timedelta(report.attrs.get("window", "30min")).total_seconds() // 60))
+    rows.insert(2, "window_minutes", int(window_length(report.attrs.get("window", "30min")).total_seconds() // 60))
     rows["verdict"] = verdict(report, MAIN_MODEL) if "spearman_pooled_ci_low" in report and len(report) else None
     return rows[["span", "model", "window_minutes", *REPORT_COLUMNS, "verdict"]]
 
