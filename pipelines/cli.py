@@ -365,12 +365,12 @@ def leaderboard_command(args: argparse.Namespace, spec, window: str) -> int:
     except ValueError as exc:
         print(f"liqlevels score: {exc}", file=sys.stderr)
         return 1
-    print(lb.format_table(board, spec.symbol, SUMMARY_WIDTH))
     folder = exports_root() / "leaderboard"
     stem = f"{spec.symbol}_{args.start}_{args.end}"
     write_text_atomic(folder / f"{stem}.md", lb.markdown(board, spec.symbol))
     write_atomic(folder / f"{stem}.csv", board.table.to_csv(index=False).encode())
     write_atomic(folder / f"{stem}.png", lb.chart(board, spec.symbol))
+    print(lb.format_table(board, spec.symbol, SUMMARY_WIDTH))
     print(f"  details: {folder / stem}.md, .csv; chart: {folder / stem}.png")
     return 0
 
@@ -445,7 +445,11 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "start", None) and getattr(args, "end", None) and args.end < args.start:
         print(f"liqlevels {args.command}: --end {args.end} is before --start {args.start}", file=sys.stderr)
         return 2
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # the reader went away (`liqlevels score … | head`): stop quietly, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":
