@@ -13,9 +13,12 @@ Rules chosen where the recipe is silent (and documented in the README):
 - **Default preset = `oi_volume`** (chosen by the model leaderboard on the *training* parts of the
   bundled real windows, README "Model leaderboard"): every bar opens positions at its close, sized
   by its USD volume ** `volume_power` × clamp(1 + `oi_weight`·ΔOI⁺/OI, 1, 3) (liqmap's seed; ΔOI
-  in contracts, weight 1 where OI is unknown). The thresholds then only classify sizes (score of
-  the bar's activity against its 60-bar average; "small" during warm-up). The OI-jump recipe
-  below is preset `oi_jumps`.
+  in contracts, weight 1 where OI is unknown); the preset uses power 0, so it is the placebo's
+  every-bar density weighted up to 3× where OI rose. The thresholds then only classify sizes (score of
+  the bar's activity against its 60-bar average; "small" during warm-up). With `calibrate_to_oi`
+  (the default preset) a bar's USD is OI × its share of the weighted turnover of the last
+  `expiry_hours`, so each side's standing book is about the venue's OI, not a sum of turnover
+  (liqmap's calibration); no level before OI is known. The OI-jump recipe below is preset `oi_jumps`.
 - **ΔOI in USD** is the change in OI *contracts* valued at the base price:
   ``(oi_usd_t / close_t − oi_usd_{t−1} / close_{t−1}) × base_t`` — so a price move alone does not
   open levels.
@@ -68,6 +71,7 @@ class ObjectiveParams:
     position_notional_usd: float = 10_000.0  # assumed size of one position, for the margin tier
     oi_weight: float = 8.0  # oi_volume: k in clamp(1 + k·ΔOI⁺/OI, 1, 3) (liqmap's 8)
     volume_power: float = 1.0  # oi_volume: USD volume ** this (0: every bar the same before the OI weight)
+    calibrate_to_oi: bool = False  # oi_volume: scale each bar to OI × its share of the expiry window's weighted turnover
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -92,6 +96,12 @@ class ObjectiveParams:
         return self.source.startswith("oi")
 
     @property
+    def warmup_hours(self) -> float:
+        """History before a day that makes its levels exactly a from-scratch run's (bars aside): the expiry,
+        and a second one for the rolling turnover a calibrated level is scaled by."""
+        return self.expiry_hours * (2 if self.every_bar and self.calibrate_to_oi else 1)
+
+    @property
     def every_bar(self) -> bool:
         """oi_volume opens positions on every bar with volume; the thresholds only classify sizes."""
         return self.source == "oi_volume"
@@ -99,8 +109,9 @@ class ObjectiveParams:
 
 PRESETS: dict[str, ObjectiveParams] = {
     # The leaderboard's choice on the training parts of the bundled real windows (README "Model
-    # leaderboard"): liqmap's OI-weighted turnover, k = 8, volume power 1, 7-day expiry.
-    "default": ObjectiveParams(source="oi_volume", oi_weight=8.0, volume_power=1.0, expiry_hours=7 * 24),
+    # leaderboard"): every bar, weighted clamp(1 + 8·ΔOI⁺/OI, 1, 3) (volume power 0: the volume itself
+    # did not help), calibrated to OI, 30-day expiry. The placebo's density plus what OI says.
+    "default": ObjectiveParams(source="oi_volume", oi_weight=8.0, volume_power=0.0, expiry_hours=30 * 24, calibrate_to_oi=True),
     # The Leviathan-like recipe that was the default before: positions only on OI jumps.
     "oi_jumps": ObjectiveParams(),
     # Leviathan's own tiers with its plain base × (1 ∓ 1/L) levels, for parity with the original.
@@ -159,11 +170,24 @@ def compute_activity(bars: pd.DataFrame, params: ObjectiveParams) -> Activity:
         activity = np.abs(delta) * base
     baseline = _sma(np.abs(activity), n)
     notional = d_oi_usd if params.uses_oi and not params.every_bar else activity
+    if params.every_bar and params.calibrate_to_oi:
+        notional = calibrated_to_oi(activity, oi, bars["ts"].to_numpy("datetime64[ns]"), params.expiry_hours)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = contracts / np.roll(contracts, 1)
     ratio[0] = np.nan
     shrink = np.where(params.uses_oi & (ratio < 1.0), ratio, 1.0)
     return Activity(base, activity, baseline, notional, delta, shrink)
+
+
+def calibrated_to_oi(activity: np.ndarray, oi_usd: np.ndarray, ts: np.ndarray, hours: float) -> np.ndarray:
+    """USD of each bar's new positions: OI (USD, last known) × the bar's share of the weighted turnover of
+    the `hours` up to and including it, so a side's book of standing levels is about the venue's OI
+    (liqmap calibrates its book to OI the same way) instead of a sum of turnover. NaN before OI is known."""
+    series = pd.Series(np.nan_to_num(activity, nan=0.0), index=pd.DatetimeIndex(ts))
+    window = series.rolling(pd.Timedelta(hours=hours), closed="both").sum().to_numpy()
+    oi = pd.Series(oi_usd).ffill().to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(window > 0, activity * oi / window, np.nan)
 
 
 def event_classes(act: Activity, params: ObjectiveParams) -> np.ndarray:

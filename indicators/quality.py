@@ -16,7 +16,8 @@ Metrics (NaN where undefined, e.g. a constant series):
 
 Baselines scored next to every model: `range_only` (each window predicted by its own move away
 from the open), `fixed_bands` (levels at each day's open × (1 ∓ 1/L)), and `placebo` (equal-size
-levels at every bar's close with the objective engine's leverage geometry, no OI information).
+levels at every bar's close with the objective engine's leverage geometry, no OI information,
+expiring after `PLACEBO_EXPIRY`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import pandas as pd
 from indicators._crossing import first_at_or_below, push_until
 
 SIDES = ("long", "short")
+# The placebo's age limit: fixed, so the baseline does not move when a model's own expiry is tuned.
+PLACEBO_EXPIRY = pd.Timedelta(days=30)
 
 
 def window_length(window: str | pd.Timedelta) -> pd.Timedelta:

@@ -14,8 +14,8 @@ from indicators import quality
 from indicators.models import LEVERAGES, Model, ModelInputs, register
 
 
-def placebo_levels(inputs: ModelInputs, expiry_h: float = 30 * 24) -> pd.DataFrame:
-    return quality.placebo(inputs.bars, inputs.price_for, LEVERAGES, inputs.bar, pd.Timedelta(hours=expiry_h))
+def placebo_levels(inputs: ModelInputs) -> pd.DataFrame:
+    return quality.placebo(inputs.bars, inputs.price_for, LEVERAGES, inputs.bar, quality.PLACEBO_EXPIRY)
 
 
 register(Model(name="range_only", doc=quality.range_only.__doc__, window_predict=quality.range_only, kind="baseline"))

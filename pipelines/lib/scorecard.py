@@ -207,7 +207,7 @@ def scorecard(con, symbol: str, venues: list[str], start: dt.date, end: dt.date,
     tiers = margin_tiers(ALL_VENUES, symbol, end, params)
     placebo_levels = quality.placebo(
         bars, lambda side, base, L: (level_price(side, base, L, params, ALL_VENUES, tiers) or (None,))[0], params.leverages,
-        pd.Timedelta(seconds=INTERVAL_SECONDS[interval]), pd.Timedelta(hours=params.expiry_hours))
+        pd.Timedelta(seconds=INTERVAL_SECONDS[interval]), quality.PLACEBO_EXPIRY)
     predictions = {name: quality.predictions(levels, windows)[in_range].reset_index(drop=True) for name, levels in models.items()}
     predictions["range_only"] = quality.range_only(scored)
     predictions["fixed_bands"] = quality.predictions(quality.fixed_bands(bars), windows)[in_range].reset_index(drop=True)

@@ -12,7 +12,9 @@ from indicators.liqprice import simple_liq_price
 from indicators.models import ModelInputs, registry, tier_rows
 from indicators.models._events import anchors, oi_multiplier
 from indicators.models.taker_side import calibrate
-from indicators.objective import PRESETS, compute_activity
+from dataclasses import replace
+
+from indicators.objective import PRESETS, ObjectiveParams, compute_activity
 from indicators.simulated import simulated_market
 from tests.indicators.test_objective import synthetic_bars
 
@@ -50,10 +52,19 @@ def test_oi_volume_engine_golden():
     # 3 bars, close 100, volume 2 (USD volume 200), OI contracts 1000 → 1010 → 1000
     bars = pd.DataFrame({"ts": pd.date_range("2026-01-01", periods=3, freq="1h"), "open": 100.0, "high": 101.0, "low": 99.0,
                          "close": 100.0, "volume": 2.0, "oi_usd": [1000 * 100.0, 1010 * 100.0, 1000 * 100.0]})
-    act = compute_activity(bars, PRESETS["default"])
+    turnover = ObjectiveParams(source="oi_volume", oi_weight=8.0, volume_power=1.0)
+    act = compute_activity(bars, turnover)
     np.testing.assert_allclose(act.notional, [200.0, 200.0 * (1 + 8 * 10 / 1010), 200.0])
-    half = compute_activity(bars, PRESETS["default"].__class__(**{**PRESETS["default"].__dict__, "volume_power": 0.5}))
+    half = compute_activity(bars, replace(turnover, volume_power=0.5))
     np.testing.assert_allclose(half.notional[0], 200.0 ** 0.5)
+    # calibrated (3 bars inside one window): OI (USD) × the bar's share of the window's weighted turnover so far
+    calibrated = compute_activity(bars, replace(turnover, calibrate_to_oi=True, expiry_hours=24))
+    w = act.notional
+    np.testing.assert_allclose(calibrated.notional, [1000 * 100.0, 1010 * 100.0 * w[1] / (w[0] + w[1]), 1000 * 100.0 * w[2] / w.sum()])
+    # the default preset: volume power 0, so the weights alone, in USD of OI
+    default = compute_activity(bars, PRESETS["default"])
+    weights = np.array([1.0, 1 + 8 * 10 / 1010, 1.0])
+    np.testing.assert_allclose(default.notional, [1e5, 1.01e5 * weights[1] / weights[:2].sum(), 1e5 * 1.0 / weights.sum()])
 
 
 def test_default_preset_is_the_promoted_oi_volume_model():
@@ -62,7 +73,8 @@ def test_default_preset_is_the_promoted_oi_volume_model():
     models = registry()
     p = PRESETS["default"]
     engine = models["objective:default"].levels(ModelInputs(**{**inputs.__dict__, "tiers_for": lambda params: None}))
-    model = models["oi_volume"].levels(inputs, k=p.oi_weight, volume_power=p.volume_power, expiry_h=p.expiry_hours)
+    model = models["oi_volume"].levels(inputs, k=p.oi_weight, volume_power=p.volume_power, expiry_h=p.expiry_hours,
+                                       calibrate=p.calibrate_to_oi)
     key = ["created_ts", "side", "price"]
     engine, model = (f.sort_values(key, kind="stable").reset_index(drop=True) for f in (engine, model))
     assert len(engine) == len(model) == 600 * 8

@@ -154,14 +154,15 @@ def test_invalid_params_raise(bad):
 
 
 def test_a_night_from_its_bounded_window_equals_the_whole_history():
-    """The nightly asset reads expiry + baseline + 2 bars before the day, never more: the levels
+    """The nightly asset reads warmup_hours + baseline + 2 bars before the day, never more: the levels
     standing on the day equal those of a run over the whole history (ids and states exactly, USD
-    to 1e-9: the OI shrink is a ratio of running products)."""
+    to 1e-9: the OI shrink is a ratio of running products, the OI calibration of running sums)."""
     params = PRESETS["default"]
-    bars = synthetic_bars(24 * 90, 11)
-    warmup = pd.Timedelta(hours=params.expiry_hours) + (params.baseline_bars + 2) * pd.Timedelta(hours=1)
+    bars = synthetic_bars(24 * 150, 11)
+    warmup = pd.Timedelta(hours=params.warmup_hours) + (params.baseline_bars + 2) * pd.Timedelta(hours=1)
+    assert bars["ts"].iloc[0] < pd.Timestamp("2026-04-10") - warmup  # the whole history is longer than a night's window
     checked = 0
-    for day in pd.date_range("2026-02-10", periods=10, freq="1D"):
+    for day in pd.date_range("2026-04-10", periods=10, freq="1D"):
         end = day + pd.Timedelta(days=1)
 
         def standing(levels):
@@ -171,8 +172,9 @@ def test_a_night_from_its_bounded_window_equals_the_whole_history():
 
         full = standing(compute_levels(bars, params, tiers=TIERS, as_of_end=np.datetime64(end, "ns")))
         night = standing(compute_levels(bars[bars["ts"] >= day - warmup], params, tiers=TIERS, as_of_end=np.datetime64(end, "ns")))
-        pd.testing.assert_frame_equal(night.drop(columns="notional_usd"), full.drop(columns="notional_usd"), check_exact=True)
-        np.testing.assert_allclose(night["notional_usd"], full["notional_usd"], rtol=1e-9)
+        usd = ["notional_usd", "initial_notional_usd"]  # ratios of running sums (OI shrink, OI calibration): to 1e-9
+        pd.testing.assert_frame_equal(night.drop(columns=usd), full.drop(columns=usd), check_exact=True)
+        np.testing.assert_allclose(night[usd].to_numpy(float), full[usd].to_numpy(float), rtol=1e-9)
         checked += len(full)
     assert checked > 100
 

@@ -51,8 +51,8 @@ def objective_levels_for_day(con, symbol: str, venues: list[str], day: dt.date, 
 
     Raises `IntervalMismatch` when the symbol has candles or OI in the window but none usable at `interval`.
     """
-    longest = max(PRESETS.values(), key=lambda p: p.expiry_hours * 3600 + p.baseline_bars * INTERVAL_SECONDS[interval])
-    warmup = dt.timedelta(hours=longest.expiry_hours, seconds=(longest.baseline_bars + 2) * INTERVAL_SECONDS[interval])
+    longest = max(PRESETS.values(), key=lambda p: p.warmup_hours * 3600 + p.baseline_bars * INTERVAL_SECONDS[interval])
+    warmup = dt.timedelta(hours=longest.warmup_hours, seconds=(longest.baseline_bars + 2) * INTERVAL_SECONDS[interval])
     start = dt.datetime.combine(day, dt.time()) - warmup
     end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
     problem = mismatch_message(con, symbol, interval, start, end)
