@@ -12,16 +12,14 @@ mean training partial rank. The best one is the preset. The test parts (2026-01-
 import datetime as dt
 
 import duckdb
-import numpy as np
 import pandas as pd
 
 from indicators import quality
 from indicators.models import registry
 from pipelines.lib.leaderboard import model_inputs
-from pipelines.lib.paths import warehouse_path
+from pipelines.lib.paths import warehouse_path, watchlist_path
 from pipelines.lib.scorecard import LOOKBACK, load_realized
 from pipelines.lib.watchlist import load_watchlist
-from pipelines.lib.paths import watchlist_path
 
 TRAINING = [(dt.date(2025, 12, 8), dt.date(2026, 1, 3), "1d"), (dt.date(2026, 3, 4), dt.date(2026, 3, 4), "1h")]
 
@@ -53,4 +51,4 @@ if __name__ == "__main__":
     table = scores.groupby(keys)["partial_rank"].agg(["mean", "min", "count"]).sort_values("mean", ascending=False)
     print(table.round(3).to_string())
     best = table.index[0]
-    print("chosen on the training parts:", {k: float(v) for k, v in zip(keys, np.atleast_1d(best))})
+    print("chosen on the training parts:", {k: getattr(v, "item", lambda v=v: v)() for k, v in zip(keys, best)})

@@ -8,7 +8,6 @@ only where the opened positions sit changes. Tuned: the anchor rule.
 
 from __future__ import annotations
 
-import numpy as np
 
 from indicators.models import Model, ModelInputs, equal_tiers, register, tier_rows
 from indicators.models._events import anchors, objective_events

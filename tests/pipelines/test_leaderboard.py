@@ -2,7 +2,6 @@
 bundled data and on a user's 5-minute data, and realized truth from aggregated bars."""
 
 import datetime as dt
-import os
 import shutil
 import struct
 import subprocess
