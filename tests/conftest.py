@@ -26,16 +26,19 @@ def warehouse_file(tmp_path: Path) -> Path:
 
 
 LEVEL_DAY = dt.date(2026, 3, 5)
+# Ingested history before LEVEL_DAY: at least what the default preset's night reads (2 × its 30-day
+# expiry + the baseline), so the stored levels equal the engine over the whole bundle.
+HISTORY_DAYS = 65
 
 
 @pytest.fixture(scope="session")
 def bundled_warehouse(tmp_path_factory):
-    """A warehouse with BTC ingested for the 35 days before LEVEL_DAY and levels + checks for its
+    """A warehouse with BTC ingested for the HISTORY_DAYS before LEVEL_DAY and levels + checks for its
     last two days, built once by real Dagster runs. Tests must not modify it (copy it first)."""
     from tests.pipelines.dagster_helpers import run_range
 
     path = tmp_path_factory.mktemp("bundled") / "warehouse.duckdb"
-    ingest = run_range(path, ("ingest",), LEVEL_DAY - dt.timedelta(days=35), LEVEL_DAY)
+    ingest = run_range(path, ("ingest",), LEVEL_DAY - dt.timedelta(days=HISTORY_DAYS), LEVEL_DAY)
     levels = run_range(path, ("levels",), LEVEL_DAY - dt.timedelta(days=1), LEVEL_DAY)
     assert ingest.success and levels.success
     return path, ingest, levels

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from indicators.behavioral import compute_pools
-from tests.conftest import BUNDLED_DATA, LEVEL_DAY
+from tests.conftest import BUNDLED_DATA, HISTORY_DAYS, LEVEL_DAY
 
 DAY = LEVEL_DAY - dt.timedelta(days=1)  # 2026-03-04: a full day with OKX liquidations
 TABLES = ["levels.behavioral", "levels.heatmap", "levels.liquidation_map", "levels.clusters", "levels.max_pain",
@@ -29,8 +29,8 @@ def test_every_view_table_has_rows_for_the_day(bundled_warehouse):
 def test_behavioral_pools_match_the_engine_on_the_bundled_file(bundled_warehouse):
     klines = pd.read_parquet(BUNDLED_DATA / "klines/binance/BTC.parquet")
     bars = klines.assign(ts=klines.ts.dt.tz_convert(None).astype("datetime64[ns]"))
-    # the warehouse holds 35 days before LEVEL_DAY: the engine must see the same history
-    bars = bars[(bars.ts >= pd.Timestamp(LEVEL_DAY - dt.timedelta(days=35))) & (bars.ts < pd.Timestamp(DAY + dt.timedelta(days=1)))]
+    # the warehouse holds HISTORY_DAYS before LEVEL_DAY: the engine must see the same history
+    bars = bars[(bars.ts >= pd.Timestamp(LEVEL_DAY - dt.timedelta(days=HISTORY_DAYS))) & (bars.ts < pd.Timestamp(DAY + dt.timedelta(days=1)))]
     pools = compute_pools(bars.reset_index(drop=True))
     start, end = pd.Timestamp(DAY), pd.Timestamp(DAY + dt.timedelta(days=1))
     expected = pools[(pools.created_ts < end) & (pools.swept_ts.isna() | (pools.swept_ts >= start))]
