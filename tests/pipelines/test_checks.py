@@ -166,3 +166,23 @@ def test_a_venue_whose_volume_is_in_contracts_is_flagged_as_a_warning(bundled_wa
     contracts.loc[okx, "volume"] *= 100  # OKX BTC volume left in contracts of 0.01 BTC
     outcome = {o.rule.name: o for o in validate(contracts, suite_for("raw.klines"))}[rule]
     assert not outcome.success and not outcome.rule.blocking and outcome.unexpected_count == int(okx.sum())
+
+
+@pytest.mark.parametrize("table", ["levels.objective", "raw.klines"])
+def test_checks_in_day_chunks_equal_one_frame(bundled_warehouse, table):
+    """A long backfill is validated in chunks of days (memory): the same records as one frame."""
+    from pipelines.defs.checks.checks import bounds, day_chunks, per_day_records
+
+    query = CHECKED[table][1]
+    days = [LEVEL_DAY - dt.timedelta(days=1), LEVEL_DAY] if table.startswith("levels.") else \
+        [LEVEL_DAY - dt.timedelta(days=k) for k in range(6, 0, -1)]
+    with duckdb.connect(str(bundled_warehouse[0]), read_only=True) as con:
+        whole = con.execute(query, bounds(table, days)).fetch_df()
+        chunks = day_chunks(con, query, table, days, budget=len(whole) // len(days))
+        assert len(chunks) > 1 and [d for c in chunks for d in c] == days
+        parts = [per_day_records(table, frame, validate(frame, suite_for(table)), chunk)
+                 for chunk in chunks for frame in [con.execute(query, bounds(table, chunk)).fetch_df()]]
+    one, _ = per_day_records(table, whole, validate(whole, suite_for(table)), days)
+    chunked = pd.concat([p[0] for p in parts], ignore_index=True)
+    key = ["day", "expectation"]
+    pd.testing.assert_frame_equal(chunked.sort_values(key).reset_index(drop=True), one.sort_values(key).reset_index(drop=True))

@@ -139,6 +139,34 @@ def check_metadata(results: pd.DataFrame, quarantined: int, rows: int) -> dict:
     }
 
 
+# Rows validated at once: a long single-run backfill at fine bars holds tens of millions of level
+# rows, which do not fit in memory as one frame (a 365-day 5-minute backfill did not), so the days
+# are validated in consecutive chunks of at most this many rows (a day is never split).
+CHECK_CHUNK_ROWS = 1_000_000
+
+
+def bounds(table: str, days: list[dt.date]) -> list:
+    """Query parameters [start, end) of consecutive `days`: dates for level tables, timestamps for raw ones."""
+    start, end = min(days), max(days) + dt.timedelta(days=1)
+    if table.startswith("levels."):
+        return [start, end]
+    return [dt.datetime.combine(start, dt.time()), dt.datetime.combine(end, dt.time())]
+
+
+def day_chunks(con, query: str, table: str, days: list[dt.date], budget: int = CHECK_CHUNK_ROWS) -> list[list[dt.date]]:
+    """`days` (consecutive) in consecutive groups of at most `budget` rows of `query` (a day over the budget alone)."""
+    counts = dict(con.execute(f"select partition_day, count(*) from ({query}) group by 1", bounds(table, days)).fetchall())
+    chunks, current, size = [], [], 0
+    for day in sorted(days):
+        n = counts.get(day, 0)
+        if current and size + n > budget:
+            chunks.append(current)
+            current, size = [], 0
+        current.append(day)
+        size += n
+    return chunks + [current] if current else chunks
+
+
 def build_check(table: str, name: str = "suite") -> dg.AssetChecksDefinition:
     asset_path, query = CHECKED[table]
 
@@ -153,11 +181,14 @@ def build_check(table: str, name: str = "suite") -> dg.AssetChecksDefinition:
     def _check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
         days = [dt.date.fromisoformat(k) for k in context.partition_keys]
         with warehouse(duckdb) as con:
-            is_level_table = table.startswith("levels.")
-            start, end = min(days), max(days) + dt.timedelta(days=1)
-            frame = con.execute(query, [start, end] if is_level_table else [dt.datetime.combine(start, dt.time()), dt.datetime.combine(end, dt.time())]).fetch_df()
-            outcomes = validate(frame, suite_for(table))
-            results, quarantine = per_day_records(table, frame, outcomes, days)
+            parts, rows = [], 0
+            for chunk in day_chunks(con, query, table, days):
+                frame = con.execute(query, bounds(table, chunk)).fetch_df()
+                parts.append(per_day_records(table, frame, validate(frame, suite_for(table)), chunk))
+                rows += len(frame)
+                del frame  # one chunk in memory at a time
+            results = pd.concat([p[0] for p in parts if len(p[0])] or [parts[0][0]], ignore_index=True)
+            quarantine = pd.concat([p[1] for p in parts if len(p[1])] or [parts[0][1]], ignore_index=True)
             if name == "suite":
                 results = pd.concat([results, computed_records(con, table, asset_path, days)], ignore_index=True)
             for day in days:
@@ -165,12 +196,12 @@ def build_check(table: str, name: str = "suite") -> dg.AssetChecksDefinition:
                 replace_validation(con, table, day, day_results, quarantine[quarantine["day"] == day])
         failed = results[~results["success"]] if len(results) else results
         blocking = bool(len(failed) and failed["blocking"].any())
-        report(context, f"{table} checks: {len(days)} days, {len(frame)} rows, "
+        report(context, f"{table} checks: {len(days)} days, {rows} rows, "
                         f"{failed['day'].nunique() if len(failed) else 0} days with failures ({'blocking' if blocking else 'warnings only' if len(failed) else 'none'})")
         return dg.AssetCheckResult(
             passed=not len(failed),
             severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN,
-            metadata=check_metadata(results, len(quarantine), len(frame)),
+            metadata=check_metadata(results, len(quarantine), rows),
         )
 
     return _check
