@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ def main() -> None:
     models = registry()
     # warm the numba kernels so the timings are of the work, not of compilation
     small = quality.make_windows(bars.head(2000), events, "30min")
-    leaderboard.evaluate(models, ModelInputs(**{**inputs.__dict__, "bars": bars.head(2000), "venue_bars": {"sim": bars.head(2000)}}), small,
+    leaderboard.evaluate(models, replace(inputs, bars=bars.head(2000), venue_bars={"sim": bars.head(2000)}), small,
                          np.ones(len(small), bool), sorted(set(small["day"]))[-1], resamples=5)
     began = time.perf_counter()
     windows = quality.make_windows(bars, events, "30min")

@@ -185,6 +185,15 @@ def top_decile_capture(prediction: np.ndarray, realized: np.ndarray, fraction: f
     return float((taken * sums).sum() / total)
 
 
+def capture_curve(pred: pd.DataFrame, windows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(share of windows, share of realized USD) with windows taken highest prediction first, long
+    and short pooled: the curve whose height at 0.10 is the top-decile capture."""
+    p = np.concatenate([pred["long_pred"].to_numpy(float), pred["short_pred"].to_numpy(float)])
+    realized = np.concatenate([windows["long_usd"].to_numpy(float), windows["short_usd"].to_numpy(float)])
+    order = np.argsort(-p, kind="stable")
+    return np.arange(1, len(p) + 1) / len(p), np.cumsum(realized[order]) / max(realized.sum(), 1e-12)
+
+
 def _metrics(pred_long, pred_short, windows) -> dict:
     real_long, real_short = windows["long_usd"].to_numpy(float), windows["short_usd"].to_numpy(float)
     move_long = (windows["open"] - windows["low"]).to_numpy(float)

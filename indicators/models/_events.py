@@ -7,6 +7,9 @@ import numpy as np
 from indicators.models import ModelInputs
 from indicators.objective import PRESETS, ObjectiveParams, compute_activity, event_classes
 
+# Age limit of the OI-jump variants: the recipe's own, so only what a variant changes differs.
+EXPIRY_H = PRESETS["oi_jumps"].expiry_hours
+
 # liqmap's three entry anchors (anchors_indicators.md §3.2): close 0.45, high 0.275, low 0.275.
 LIQMAP_ANCHORS = (("close", 0.45), ("high", 0.275), ("low", 0.275))
 # liqmap's tier split over 10/25/50/100x.

@@ -10,13 +10,13 @@ a factor on every half-life.
 from __future__ import annotations
 
 from indicators.models import Model, ModelInputs, equal_tiers, register, tier_rows
-from indicators.models._events import LIQMAP_HALF_LIVES_H, anchors, objective_events
+from indicators.models._events import EXPIRY_H, LIQMAP_HALF_LIVES_H, anchors, objective_events
 
 
 def decay_levels(inputs: ModelInputs, scale: float = 1.0):
     idx, _, usd = objective_events(inputs.bars)
     half_lives = {L: h * scale for L, h in LIQMAP_HALF_LIVES_H.items()}
-    return tier_rows(inputs, idx, anchors(inputs, idx, "close"), usd, usd, equal_tiers(), 30 * 24, half_lives)
+    return tier_rows(inputs, idx, anchors(inputs, idx, "close"), usd, usd, equal_tiers(), EXPIRY_H, half_lives)
 
 
 register(Model(name="decay", doc=__doc__, levels=decay_levels, defaults={"scale": 1.0}, grid={"scale": (0.5, 1.0, 2.0, 4.0)}))

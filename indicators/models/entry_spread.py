@@ -10,12 +10,12 @@ from __future__ import annotations
 
 
 from indicators.models import Model, ModelInputs, equal_tiers, register, tier_rows
-from indicators.models._events import anchors, objective_events
+from indicators.models._events import EXPIRY_H, anchors, objective_events
 
 
 def spread_levels(inputs: ModelInputs, entry: str = "range", points: int = 5):
     idx, _, usd = objective_events(inputs.bars)
-    return tier_rows(inputs, idx, anchors(inputs, idx, entry, points), usd, usd, equal_tiers(), 30 * 24)
+    return tier_rows(inputs, idx, anchors(inputs, idx, entry, points), usd, usd, equal_tiers(), EXPIRY_H)
 
 
 register(Model(name="entry_spread", doc=__doc__, levels=spread_levels, defaults={"entry": "range", "points": 5},

@@ -9,7 +9,7 @@ training part's partial rank only. Same events and sizes as `objective:oi_jumps`
 from __future__ import annotations
 
 from indicators.models import Model, ModelInputs, register, tier_rows
-from indicators.models._events import LIQMAP_TIERS, anchors, objective_events
+from indicators.models._events import EXPIRY_H, LIQMAP_TIERS, anchors, objective_events
 
 MIXES = {
     "liqmap": tuple(LIQMAP_TIERS.values()),
@@ -23,7 +23,7 @@ MIXES = {
 def mix_levels(inputs: ModelInputs, mix: str = "liqmap"):
     idx, _, usd = objective_events(inputs.bars)
     weights = dict(zip(LIQMAP_TIERS, MIXES[mix]))
-    return tier_rows(inputs, idx, anchors(inputs, idx, "close"), usd, usd, weights, 30 * 24)
+    return tier_rows(inputs, idx, anchors(inputs, idx, "close"), usd, usd, weights, EXPIRY_H)
 
 
 register(Model(name="leverage_mix", doc=__doc__, levels=mix_levels, defaults={"mix": "liqmap"}))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from indicators.models import Model, ModelInputs, register, tier_rows
-from indicators.models._events import LIQMAP_HALF_LIVES_H, LIQMAP_TIERS, anchors
+from indicators.models._events import EXPIRY_H, LIQMAP_HALF_LIVES_H, LIQMAP_TIERS, anchors
 from indicators.models.oi_volume import oi_volume_usd
 
 
@@ -20,7 +20,7 @@ def liqmap_levels(inputs: ModelInputs, k: float = 8.0, scale: float = 1.0):
     idx = np.arange(len(inputs.bars))
     half = oi_volume_usd(inputs, k) / 2
     half_lives = {L: h * scale for L, h in LIQMAP_HALF_LIVES_H.items()}
-    return tier_rows(inputs, idx, anchors(inputs, idx, "liqmap"), half, half, LIQMAP_TIERS, 30 * 24, half_lives)
+    return tier_rows(inputs, idx, anchors(inputs, idx, "liqmap"), half, half, LIQMAP_TIERS, EXPIRY_H, half_lives)
 
 
 register(Model(name="liqmap", doc=__doc__, levels=liqmap_levels, defaults={"k": 8.0, "scale": 1.0},

@@ -11,14 +11,14 @@ from __future__ import annotations
 import pandas as pd
 
 from indicators.models import LEVEL_COLUMNS, Model, ModelInputs, equal_tiers, register, tier_rows
-from indicators.models._events import anchors, objective_events
+from indicators.models._events import EXPIRY_H, anchors, objective_events
 
 
 def multi_venue_levels(inputs: ModelInputs) -> pd.DataFrame:
     parts = []
     for bars in inputs.venue_bars.values():
         idx, _, usd = objective_events(bars)
-        parts.append(tier_rows(inputs, idx, anchors(inputs, idx, "close"), usd, usd, equal_tiers(), 30 * 24))
+        parts.append(tier_rows(inputs, idx, anchors(inputs, idx, "close"), usd, usd, equal_tiers(), EXPIRY_H))
     parts = [p for p in parts if len(p)]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=LEVEL_COLUMNS)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from indicators.models import Model, ModelInputs, equal_tiers, register, tier_rows
-from indicators.models._events import anchors, oi_multiplier
+from indicators.models._events import EXPIRY_H, anchors, oi_multiplier
 from indicators.objective import calibrated_to_oi
 
 
@@ -27,7 +27,7 @@ def oi_volume_usd(inputs: ModelInputs, k: float, volume_power: float = 1.0) -> n
     return (bars["volume"].to_numpy(float) * close) ** volume_power * oi_multiplier(bars["oi_usd"].to_numpy(float), close, k)
 
 
-def oi_volume_levels(inputs: ModelInputs, k: float = 8.0, volume_power: float = 1.0, expiry_h: float = 30 * 24,
+def oi_volume_levels(inputs: ModelInputs, k: float = 8.0, volume_power: float = 1.0, expiry_h: float = EXPIRY_H,
                      calibrate: bool = False):
     usd = oi_volume_usd(inputs, k, volume_power)
     if calibrate:
@@ -37,5 +37,5 @@ def oi_volume_levels(inputs: ModelInputs, k: float = 8.0, volume_power: float = 
 
 
 register(Model(name="oi_volume", doc=__doc__, levels=oi_volume_levels,
-               defaults={"k": 8.0, "volume_power": 1.0, "expiry_h": 720.0, "calibrate": False},
-               grid={"k": (8.0, 32.0, 128.0), "volume_power": (0.0, 0.5, 1.0), "expiry_h": (168.0, 720.0), "calibrate": (False, True)}))
+               defaults={"k": 8.0, "volume_power": 1.0, "expiry_h": EXPIRY_H, "calibrate": False},
+               grid={"k": (8.0, 32.0, 128.0), "volume_power": (0.0, 0.5, 1.0), "expiry_h": (7 * 24.0, EXPIRY_H), "calibrate": (False, True)}))

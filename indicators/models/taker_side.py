@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from indicators.models import Model, ModelInputs, equal_tiers, register, tier_rows
-from indicators.models._events import anchors, objective_events
+from indicators.models._events import EXPIRY_H, anchors, objective_events
 from indicators.quality import _first_touch
 
 
@@ -81,7 +81,7 @@ def taker_levels(inputs: ModelInputs, side_rule: str = "share", calibrate_to_oi:
         short_share = np.where(b < 0.5, 1.0, np.where(b > 0.5, 0.0, 1.0))
     else:
         long_share, short_share = 2 * b, 2 * (1 - b)
-    rows = tier_rows(inputs, idx, anchors(inputs, idx, "close"), usd * long_share, usd * short_share, equal_tiers(), 30 * 24)
+    rows = tier_rows(inputs, idx, anchors(inputs, idx, "close"), usd * long_share, usd * short_share, equal_tiers(), EXPIRY_H)
     if calibrate_to_oi and len(rows):
         rows["size"] = calibrated_sizes(inputs, rows)
         rows = rows[rows["size"] > 0].reset_index(drop=True)

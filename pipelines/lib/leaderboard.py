@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -97,7 +97,7 @@ def build(con, symbol: str, venues: list[str], start: dt.date, end: dt.date, int
         if unknown:
             raise ValueError(f"unknown model(s) {', '.join(unknown)}: expected some of {', '.join(chosen)}")
         chosen = {name: m for name, m in chosen.items() if name in models or m.kind == "baseline"}
-    inputs = ModelInputs(**{**inputs.__dict__, "windows": windows})
+    inputs = replace(inputs, windows=windows)
     table, predictions = leaderboard.evaluate(chosen, inputs, windows, scored, first_test, resamples=resamples)
     test_windows = windows[scored & (windows["day"].to_numpy() >= first_test)].reset_index(drop=True)
     return Leaderboard(table, test_windows, predictions, window, truth.description, venue, time.perf_counter() - began)
@@ -147,16 +147,12 @@ def chart(board: Leaderboard, symbol: str) -> bytes:
 
     plt = _pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(12.8, 5.4), dpi=100)
-    realized = np.concatenate([board.windows["long_usd"], board.windows["short_usd"]])
     t = board.table
     test = t[t["part"] == "test"].set_index("model").sort_values("partial_rank", na_position="first", kind="stable")
     palette = plt.get_cmap("tab20").colors  # 15+ models: no two share a colour
     for number, (name, pred) in enumerate(board.predictions.items()):
-        p = np.concatenate([pred["long_pred"], pred["short_pred"]])
-        order = np.argsort(-p, kind="stable")
-        curve = np.cumsum(realized[order]) / max(realized.sum(), 1e-12)
         style = {"linestyle": "--", "linewidth": 1.6} if test.loc[name, "kind"] == "baseline" else {"linewidth": 1.2}
-        left.plot(np.arange(1, len(p) + 1) / len(p), curve, label=name, color=palette[number % len(palette)], **style)
+        left.plot(*quality.capture_curve(pred, board.windows), label=name, color=palette[number % len(palette)], **style)
     left.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=0.8)
     left.set_xlabel("share of test windows (highest prediction first)", fontsize=10)
     left.set_ylabel("share of realized USD", fontsize=10)

@@ -78,12 +78,11 @@ def load_realized(con, symbol: str, start: dt.datetime, end: dt.datetime, prefer
             return Realized(events, "aggregates", f"aggregates: raw.liquidation_history, {venue} {interval} bars", interval)
         if prefer == "aggregates":
             return Realized(pd.DataFrame(columns=["ts", "side", "usd"]), "none", "no aggregated liquidations (raw.liquidation_history)")
-    in_range = con.execute("select count(*) from raw.liquidations where symbol = ? and ts >= ? and ts < ? and side in ('long', 'short')",
-                           [symbol, start, end]).fetchall()[0][0]
-    if in_range == 0:
-        return Realized(pd.DataFrame(columns=["ts", "side", "usd"]), "none", "no realized liquidations of known side")
     events = con.execute("select ts, side, usd, venue from raw.liquidations where symbol = ? and ts >= ? and ts < ? "
                          "and side in ('long', 'short') order by ts", [symbol, since, end]).fetch_df()
+    in_range = int((pd.to_datetime(events["ts"]) >= pd.Timestamp(start)).sum()) if len(events) else 0
+    if in_range == 0:
+        return Realized(pd.DataFrame(columns=["ts", "side", "usd"]), "none", "no realized liquidations of known side")
     venues = ", ".join(sorted(events["venue"].unique()))
     return Realized(events[["ts", "side", "usd"]], "events", f"events: raw.liquidations, {venues} ({in_range:,} events)")
 
@@ -229,12 +228,8 @@ def scorecard_chart(scored: pd.DataFrame, predictions: dict, model: str, title: 
     left.set_xscale("log"), left.set_yscale("log")
     left.set_xlabel(f"predicted ({model}) + 1", fontsize=7), left.set_ylabel("realized USD + 1", fontsize=7)
     left.legend(fontsize=7)
-    realized = np.concatenate([scored["long_usd"], scored["short_usd"]])
     for name, pred in predictions.items():
-        p = np.concatenate([pred["long_pred"], pred["short_pred"]])
-        order = np.argsort(-p, kind="stable")
-        curve = np.cumsum(realized[order]) / max(realized.sum(), 1e-12)
-        right.plot(np.arange(1, len(p) + 1) / len(p), curve, label=name, linewidth=1.5 if name == model else 0.8)
+        right.plot(*quality.capture_curve(pred, scored), label=name, linewidth=1.5 if name == model else 0.8)
     right.plot([0, 1], [0, 1], color="grey", linestyle=":")
     right.set_xlabel("share of windows (highest prediction first)", fontsize=7), right.set_ylabel("share of realized USD", fontsize=7)
     right.legend(fontsize=6)

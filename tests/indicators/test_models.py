@@ -72,7 +72,7 @@ def test_default_preset_is_the_promoted_oi_volume_model():
     inputs = inputs_for(bars)
     models = registry()
     p = PRESETS["default"]
-    engine = models["objective:default"].levels(ModelInputs(**{**inputs.__dict__, "tiers_for": lambda params: None}))
+    engine = models["objective:default"].levels(replace(inputs, tiers_for=lambda params: None))
     model = models["oi_volume"].levels(inputs, k=p.oi_weight, volume_power=p.volume_power, expiry_h=p.expiry_hours,
                                        calibrate=p.calibrate_to_oi)
     key = ["created_ts", "side", "price"]
