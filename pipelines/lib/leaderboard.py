@@ -12,8 +12,7 @@ import pandas as pd
 
 from indicators import leaderboard, quality
 from indicators.models import ModelInputs, registry
-from indicators.objective import PRESETS, level_price
-from pipelines.lib.margin import ALL_VENUES, margin_tiers
+from pipelines.lib.margin import ALL_VENUES, default_price_for, margin_tiers
 from pipelines.lib.market import INTERVAL_SECONDS, bars_with_total_oi, load_klines, load_open_interest, price_venue
 from pipelines.lib.scorecard import DEFAULT_WINDOW, LOOKBACK, load_realized, window_for
 from pipelines.lib.watchlist import AGGREGATOR_VENUES
@@ -58,14 +57,8 @@ def model_inputs(con, symbol: str, venues: list[str], interval: str, start: dt.d
     if "taker_buy_volume" in bars:
         bars["taker_buy_volume"] = pd.to_numeric(bars["taker_buy_volume"], errors="coerce").astype(float)
     venue_bars = {v: bars_with_total_oi(klines, g) for v, g in oi.groupby("venue")}  # the same gap rule as the sum
-    params = PRESETS["default"]
-    tiers = margin_tiers(ALL_VENUES, symbol, day, params)
-
-    def price_for(side, base, leverage):
-        priced = level_price(side, np.asarray(base, float), leverage, params, ALL_VENUES, tiers)
-        return None if priced is None else priced[0]
-
-    return ModelInputs(bars=bars, venue_bars=venue_bars, bar=pd.Timedelta(seconds=INTERVAL_SECONDS[interval]), price_for=price_for,
+    return ModelInputs(bars=bars, venue_bars=venue_bars, bar=pd.Timedelta(seconds=INTERVAL_SECONDS[interval]),
+                       price_for=default_price_for(symbol, day),
                        tiers_for=lambda p: margin_tiers(ALL_VENUES, symbol, day, p)), venue
 
 

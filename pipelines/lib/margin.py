@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from indicators.liqprice import projected_liq_price, simple_liq_price
-from indicators.objective import PRESETS, ObjectiveParams, liq_model
+from indicators.objective import PRESETS, ObjectiveParams, level_price, liq_model
 from indicators.tiers import brackets, tier_for_leverage
 
 ALL_VENUES = "all"
@@ -27,6 +27,20 @@ def margin_tiers(venue: str, symbol: str, day: dt.date, params: ObjectiveParams)
         if tier is not None:
             tiers[leverage] = (float(tier["mmr"]), float(tier["maintenance_amount"]))
     return tiers
+
+
+def default_price_for(symbol: str, day: dt.date):
+    """(side, entry USD, leverage) → liquidation prices of the `default` preset on `venue='all'`
+    that day (None for a tier it does not allow): the one geometry every scored model and the
+    placebo share."""
+    params = PRESETS["default"]
+    tiers = margin_tiers(ALL_VENUES, symbol, day, params)
+
+    def price_for(side: str, base, leverage: int):
+        priced = level_price(side, np.asarray(base, float), leverage, params, ALL_VENUES, tiers)
+        return None if priced is None else priced[0]
+
+    return price_for
 
 
 def expected_liq_prices(levels: pd.DataFrame) -> np.ndarray:

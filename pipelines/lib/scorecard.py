@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from indicators import quality
-from indicators.objective import PRESETS, level_price
-from pipelines.lib.margin import ALL_VENUES, margin_tiers
+from indicators.objective import PRESETS
+from pipelines.lib.margin import ALL_VENUES, default_price_for
 from pipelines.lib.market import INTERVAL_SECONDS, load_klines, price_venue
 from pipelines.lib.watchlist import DEFAULT_INTERVAL
 
@@ -202,11 +202,8 @@ def scorecard(con, symbol: str, venues: list[str], start: dt.date, end: dt.date,
         report = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=REPORT_COLUMNS)
         report.attrs.update(window=window, realized=truth.description)
         return report, scored, {}
-    params = PRESETS["default"]
-    tiers = margin_tiers(ALL_VENUES, symbol, end, params)
-    placebo_levels = quality.placebo(
-        bars, lambda side, base, L: (level_price(side, base, L, params, ALL_VENUES, tiers) or (None,))[0], params.leverages,
-        pd.Timedelta(seconds=INTERVAL_SECONDS[interval]), quality.PLACEBO_EXPIRY)
+    placebo_levels = quality.placebo(bars, default_price_for(symbol, end), PRESETS["default"].leverages,
+                                     pd.Timedelta(seconds=INTERVAL_SECONDS[interval]), quality.PLACEBO_EXPIRY)
     predictions = {name: quality.predictions(levels, windows)[in_range].reset_index(drop=True) for name, levels in models.items()}
     predictions["range_only"] = quality.range_only(scored)
     predictions["fixed_bands"] = quality.predictions(quality.fixed_bands(bars), windows)[in_range].reset_index(drop=True)
