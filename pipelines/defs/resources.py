@@ -10,7 +10,6 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
-from pipelines.lib import files_source
 from pydantic import PrivateAttr
 
 from pipelines.lib.exchanges.live import HttpSettings, LiveSource, Loaded, Skipped
@@ -91,15 +90,11 @@ class MarketSourceResource(dg.ConfigurableResource):
             self._live.close()
 
     def load_day(self, table: str, listing: Listing, symbol: str, day: dt.date, interval: str = DEFAULT_INTERVAL) -> Loaded | Skipped | None:
-        """One day of `table` for (venue, symbol); None when the files source has no file for it. Live
-        sources ask for bars of `interval` (the symbol's); files hold whatever intervals they hold."""
-        if self.live:
-            return self.live_source().load_day(table, listing, symbol, day, interval)
-        loaded = files_source.load_day(Path(self.files_root), table, listing.venue, symbol, day)
-        if loaded is None:
-            return None
-        batch, source, note = loaded
-        return Loaded(batch, source, note=note)
+        """One day of `table` for (venue, symbol) from the venue's API, in bars of `interval` (the
+        symbol's). The files source is read by range instead (`pipelines.lib.files_source.load_range`)."""
+        if not self.live:
+            raise ValueError("market_source.load_day serves the live source; files are read with files_source.load_range")
+        return self.live_source().load_day(table, listing, symbol, day, interval)
 
 
 class ExportsResource(dg.ConfigurableResource):

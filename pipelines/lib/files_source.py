@@ -20,9 +20,11 @@ are in base units and USD (convert contracts with the watchlist's contract_size 
 from __future__ import annotations
 
 import datetime as dt
-from functools import lru_cache
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
 from pipelines.lib.normalize import Normalized, SourceFormatError, normalize
@@ -30,6 +32,10 @@ from pipelines.lib.watchlist import validate_symbol, validate_venue
 
 TABLES = ("klines", "open_interest", "funding", "liquidations", "liquidation_history")
 SUFFIXES = (".parquet", ".csv")
+SPAN_TABLES = ("klines", "open_interest")  # tables whose files should have rows on every day of their span
+# Rows are pre-selected by DuckDB with this much slack around the range: its timestamp parsing and
+# normalize()'s may differ on a time-zone offset, never by days. normalize() makes the exact cut.
+PUSHDOWN_SLACK = dt.timedelta(days=2)
 
 
 def file_for(root: Path, table: str, venue: str, symbol: str) -> Path | None:
@@ -44,48 +50,136 @@ def file_for(root: Path, table: str, venue: str, symbol: str) -> Path | None:
     return None
 
 
-def _read(path: Path, venue: str) -> pd.DataFrame:
+_reader = threading.local()
+
+
+def _cursor() -> duckdb.DuckDBPyConnection:
+    # One in-memory DuckDB per thread (a cursor costs microseconds, a connection ~10 ms): it only reads files.
+    if not hasattr(_reader, "con"):
+        _reader.con = duckdb.connect(":memory:")
+        _reader.con.execute("set TimeZone = 'UTC'")
+    return _reader.con.cursor()
+
+
+def _in_range(ts_type: str, start: dt.datetime, end: dt.datetime) -> tuple[str, str]:
+    """SQL (a filter, and the epoch ms of `ts` for the file's span) selecting the rows of column `ts` that
+    may fall in [start, end) with PUSHDOWN_SLACK, or whose `ts` DuckDB cannot read — by the rules of
+    `normalize.parse_timestamps`: a timestamp, epoch ms, or epoch s below 1e11.
+
+    A typed timestamp compares directly (Parquet row groups outside the range are skipped on their
+    statistics); text and numbers are parsed per row, in C. Only constants of ours enter the SQL.
+    """
+    lo, hi = start - PUSHDOWN_SLACK, end + PUSHDOWN_SLACK
+    if ts_type in ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE"):
+        literal = "TIMESTAMP '{:%Y-%m-%d %H:%M:%S}'"
+        return (f'"ts" is null or ("ts" >= {literal.format(lo)} and "ts" < {literal.format(hi)})',
+                'epoch_ms(cast("ts" as timestamp))')
+    if ts_type == "TIMESTAMP WITH TIME ZONE":
+        literal = "TIMESTAMPTZ '{:%Y-%m-%d %H:%M:%S}+00'"
+        return (f'"ts" is null or ("ts" >= {literal.format(lo)} and "ts" < {literal.format(hi)})', 'epoch_ms("ts")')
+    number = "(case when abs({n}) < 1e11 then {n} * 1000 else {n} end)"
+    if ts_type == "VARCHAR":
+        n = 'try_cast("ts" as double)'
+        ms = f'coalesce({number.format(n=n)}, epoch_ms(try_cast("ts" as timestamptz)))'
+    elif ts_type in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                     "UBIGINT", "FLOAT", "DOUBLE") or ts_type.startswith("DECIMAL"):
+        n = 'cast("ts" as double)'
+        ms = f"(case when isfinite({n}) then {number.format(n=n)} end)"
+    else:
+        return "true", "cast(null as double)"  # a type no rule reads: every row goes to normalize(), which rejects it
+    lo_ms, hi_ms = (int(t.replace(tzinfo=dt.UTC).timestamp() * 1000) for t in (lo, hi))
+    return f"({ms}) is null or (({ms}) >= {lo_ms} and ({ms}) < {hi_ms})", ms
+
+
+def _relation(cur: duckdb.DuckDBPyConnection, path: Path, venue: str) -> duckdb.DuckDBPyRelation:
     try:
         if path.suffix == ".parquet":
-            return pd.read_parquet(path)
+            return cur.read_parquet(str(path))
         # Everything as text: normalize() decides what is a number, so "12,3" or "abc" in a
         # price column becomes a reject instead of silently turning the column into NaN.
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        return cur.read_csv(str(path), header=True, all_varchar=True)
     except Exception as exc:  # noqa: BLE001 - any reader failure is a format error of that file
         raise SourceFormatError(f"{venue} file {path}: cannot be read ({type(exc).__name__}: {exc})") from exc
 
 
-@lru_cache(maxsize=4)
-def _normalized_file(path: str, mtime_ns: int, size: int, table: str, venue: str, symbol: str, source: str) -> Normalized:
-    # Keyed on mtime and size so an edited file is re-read. The ingest asks for one listing's days in a
-    # row, so a run reads each file once with a cache this small (one file in memory, not hundreds).
-    return normalize(table, _read(Path(path), venue), venue=venue, symbol=symbol, source=source)
+def _read(path: Path, venue: str, start: dt.datetime, end: dt.datetime) -> tuple[pd.DataFrame, tuple | None]:
+    """The file's rows that may fall in [start, end) (plus every row whose timestamp DuckDB cannot read),
+    and the file's span (first, last timestamp) — read by DuckDB, so the cost does not grow with the
+    file's history: Parquet row groups outside the range are skipped, CSV is scanned in C."""
+    cur = _cursor()
+    try:
+        relation = _relation(cur, path, venue)
+        if "ts" not in relation.columns:
+            return _all(relation.limit(0), path, venue), None  # normalize() names the missing field
+        keep, ms = _in_range(str(relation.types[relation.columns.index("ts")]), start, end)
+        try:
+            frame = _frame(relation.filter(keep))
+            first, last = cur.execute(f"select min({ms}), max({ms}) from relation").fetchone()
+        except duckdb.Error as exc:
+            raise SourceFormatError(f"{venue} file {path}: cannot be read ({type(exc).__name__}: {exc})") from exc
+        span = None if first is None else tuple(pd.Timestamp(int(v), unit="ms") for v in (first, last))
+        return frame, span
+    finally:
+        cur.close()
 
 
-SPAN_TABLES = ("klines", "open_interest")  # tables whose files should have rows on every day of their span
+def _frame(relation: duckdb.DuckDBPyRelation) -> pd.DataFrame:
+    # Through Arrow: ~6x faster than .df() for a million rows, and the same pandas types.
+    return relation.to_arrow_table().to_pandas()
 
 
-def load_day(root: Path, table: str, venue: str, symbol: str, day: dt.date) -> tuple[Normalized, str, str | None] | None:
-    """Rows, rejects and a note of one day from the file of (table, venue, symbol); None if no file.
+def _all(relation: duckdb.DuckDBPyRelation, path: Path, venue: str) -> pd.DataFrame:
+    try:
+        return _frame(relation)
+    except duckdb.Error as exc:
+        raise SourceFormatError(f"{venue} file {path}: cannot be read ({type(exc).__name__}: {exc})") from exc
 
-    Rejects whose timestamp could not be parsed have no day; they are returned with every day
-    of that file, and the warehouse write replaces them, so they are stored exactly once. The note
-    says when a candle or OI file holds no rows at all, or none on a day inside its own span.
+
+@dataclass(frozen=True)
+class FileSlice:
+    """What one file offers for a range of days: rows and rejects of the range, and a note per day."""
+
+    batch: Normalized  # rows with ts in the range; rejects of its days plus those with no day (once)
+    source: str
+    notes: dict[dt.date, str] = field(default_factory=dict)
+
+    def day(self, day: dt.date) -> Normalized:
+        start = pd.Timestamp(day)
+        rows = self.batch.rows
+        rows = rows[(rows["ts"] >= start) & (rows["ts"] < start + pd.Timedelta(days=1))].reset_index(drop=True)
+        rejects = self.batch.rejects[self.batch.rejects["day"] == day].reset_index(drop=True)
+        return Normalized(rows=rows, rejects=rejects)
+
+
+def load_range(root: Path, table: str, venue: str, symbol: str, first: dt.date, days: int = 1) -> FileSlice | None:
+    """Rows, rejects and notes of the days [first, first + days) from the file of (table, venue, symbol);
+    None if there is no file. Only the range is normalized (a night reads one day, whatever the history).
+
+    Rejects whose timestamp could not be parsed have no day; they come with every range read from
+    the file, and the warehouse write replaces them, so they are stored exactly once. A note says
+    when a candle or OI file holds no valid rows, or none on a day inside its own span.
     """
     path = file_for(root, table, venue, symbol)
     if path is None:
         return None
     source = f"files:{path.relative_to(root).as_posix()}"
-    stat = path.stat()
-    whole = _normalized_file(str(path), stat.st_mtime_ns, stat.st_size, table, venue, symbol, source)
-    start = pd.Timestamp(day)
-    end = start + pd.Timedelta(days=1)
+    start = dt.datetime.combine(first, dt.time())
+    end = start + dt.timedelta(days=days)
+    frame, span = _read(path, venue, start, end)
+    whole = normalize(table, frame, venue=venue, symbol=symbol, source=source)
     rows = whole.rows[(whole.rows["ts"] >= start) & (whole.rows["ts"] < end)].reset_index(drop=True)
-    rejects = whole.rejects[whole.rejects["day"].isna() | (whole.rejects["day"] == day)].reset_index(drop=True)
-    note = None
-    if table in SPAN_TABLES and rows.empty:
-        if whole.rows.empty:
-            note = f"{source} holds no valid rows ({len(whole.rejects)} rejects)"
-        elif whole.rows["ts"].min() < start and whole.rows["ts"].max() >= end:
-            note = f"{source} has no rows on {day}, inside its span {whole.rows['ts'].min():%Y-%m-%d} → {whole.rows['ts'].max():%Y-%m-%d}"
-    return Normalized(rows=rows, rejects=rejects), source, note
+    in_range = whole.rejects["day"].map(lambda d: d is None or first <= d < first + dt.timedelta(days=days))
+    rejects = whole.rejects[in_range.astype(bool)].reset_index(drop=True)
+    notes: dict[dt.date, str] = {}
+    if table in SPAN_TABLES:
+        stored = set(rows["ts"].to_numpy().astype("datetime64[D]").tolist())
+        rejected = rejects["day"].value_counts().to_dict()
+        for day in (first + dt.timedelta(days=i) for i in range(days)):
+            if day in stored:
+                continue
+            if span is None:
+                notes[day] = f"{source} holds no valid rows ({len(rejects)} rejects)"
+            elif span[0] < pd.Timestamp(day) and span[1] >= pd.Timestamp(day) + pd.Timedelta(days=1) or day in rejected:
+                notes[day] = (f"{source} has no rows on {day}, inside its span {span[0]:%Y-%m-%d} → {span[1]:%Y-%m-%d}"
+                              + (f" ({rejected[day]} rejects that day)" if day in rejected else ""))
+    return FileSlice(Normalized(rows=rows, rejects=rejects), source, notes)

@@ -96,69 +96,150 @@ def parse_timestamps(values: pd.Series) -> pd.Series:
         return values.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ns]")
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         return values.astype("datetime64[ns]")
-    numbers = pd.to_numeric(values, errors="coerce")
-    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
-    is_number = numbers.notna() & np.isfinite(numbers)
+    numeric = pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype)
+    numbers = values.astype("float64") if numeric else pd.to_numeric(values, errors="coerce")
+    n = np.asarray(numbers, dtype="float64")
+    is_number = np.isfinite(n)
+    out = np.full(len(values), np.datetime64("NaT"), dtype="datetime64[ns]")
     if is_number.any():
-        n = numbers[is_number].astype("float64")
-        ms = np.where(n.abs() < 1e11, n * 1000.0, n)
-        out[is_number] = pd.to_datetime(ms.round().astype("int64"), unit="ms")
-    text = values[~is_number & values.notna()]
-    if len(text):
-        parsed = pd.to_datetime(text.astype(str), utc=True, errors="coerce", format="ISO8601")
-        out[text.index] = parsed.dt.tz_localize(None).astype("datetime64[ns]")
-    return out
+        ms = np.where(np.abs(n[is_number]) < 1e11, n[is_number] * 1000.0, n[is_number])
+        out[is_number] = pd.to_datetime(ms.round().astype("int64"), unit="ms").to_numpy("datetime64[ns]")
+    if not numeric:
+        text = ~is_number & values.notna().to_numpy()
+        if text.any():
+            parsed = pd.to_datetime(values[text].astype(str), utc=True, errors="coerce", format="ISO8601")
+            out[text] = parsed.dt.tz_localize(None).to_numpy("datetime64[ns]")
+    return pd.Series(out, index=values.index)
 
 
-def _check_number(values: pd.Series, field: Field) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """Return (typed values, failure mask, reason per failing row) for a numeric field."""
-    missing = values.isna() | (values.astype(str).str.strip() == "")
-    typed = pd.to_numeric(values.where(~missing), errors="coerce").astype("float64")
-    not_number = ~missing & (typed.isna() | ~np.isfinite(typed.fillna(0.0)))
-    reasons = pd.Series("", index=values.index, dtype=object)
-    fail = pd.Series(False, index=values.index)
-    if field.required:
-        reasons[missing] = "missing value"
+def _is_numeric(values: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(values.dtype) and not isinstance(values.dtype, pd.CategoricalDtype)
+
+
+def _blank_at(values: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """Missing (None/NaN/NaT) or a string of only spaces, judged at `rows` (positions) only."""
+    picked = values.iloc[rows]
+    return (picked.isna().to_numpy()
+            | np.fromiter((isinstance(v, str) and not v.strip() for v in picked), dtype=bool, count=len(rows)))
+
+
+# A check's result: typed values, the rows that fail (bool array) and their reasons (a Series on those rows).
+Check = tuple[pd.Series, np.ndarray, pd.Series]
+
+
+@dataclass(frozen=True)
+class Codes:
+    """A text column as integer codes: `ranks[i]` orders row i's value among the distinct `values` (the
+    stripped text, sorted; -1 = missing), so keys, grids and order are judged on integers."""
+
+    ranks: np.ndarray
+    values: list
+
+
+def _check_number(values: pd.Series, field: Field) -> Check:
+    """Typed float64 values and the failures of a numeric field; strings are built for failing rows only."""
+    typed = values.astype("float64") if _is_numeric(values) else pd.to_numeric(values, errors="coerce").astype("float64")
+    n = typed.to_numpy()
+    suspects = np.flatnonzero(~np.isfinite(n))  # NaN or inf: missing, or not a number
+    blank = _blank_at(values, suspects)
+    fail = np.zeros(len(values), dtype=bool)
+    reasons = []
+    if field.required and blank.any():
+        fail[suspects[blank]] = True
+        reasons.append(pd.Series("missing value", index=values.index[suspects[blank]]))
+    if (~blank).any():
+        rows = suspects[~blank]
+        fail[rows] = True
+        reasons.append("not a finite number: " + values.iloc[rows].astype(str))
+    with np.errstate(invalid="ignore"):
+        bounds = ([(n <= 0, "must be > 0, got ")] if field.positive else []) + (
+            [(n < field.minimum, f"must be >= {field.minimum:g}, got ")] if field.minimum is not None else [])
+    for outside, text in bounds:
+        below = ~fail & outside
+        if below.any():
+            fail |= below
+            reasons.append(text + typed[below].astype(str))
+    return typed, fail, _joined(reasons)
+
+
+def _joined(reasons: list[pd.Series]) -> pd.Series:
+    return pd.concat(reasons) if reasons else pd.Series(dtype=object)
+
+
+def _check_text(values: pd.Series, field: Field, codes_out: dict[str, Codes] | None = None) -> Check:
+    """Stripped text values and the failures of a text field, judged once per distinct value (their
+    integer codes go to `codes_out[field.name]`)."""
+    try:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    except TypeError:  # unhashable values (a list in a payload): judge their text
+        codes, uniques = pd.factorize(values.astype(str).where(values.notna(), None), use_na_sentinel=True)
+    uniques = list(uniques)
+    blank = np.array([isinstance(u, str) and not u.strip() for u in uniques] + [True], dtype=bool)
+    stripped = np.array([u.strip() if isinstance(u, str) else u for u in uniques] + [None], dtype=object)
+    allowed = np.array([field.allowed is None or s in field.allowed for s in stripped[:-1]] + [True], dtype=bool)
+    missing = blank[codes]
+    typed = pd.Series(stripped[codes], index=values.index, dtype=object)
+    typed[missing] = None
+    typed = typed.infer_objects()  # text columns as pandas' own str dtype, as a per-value strip() gives
+    if codes_out is not None:
+        distinct = sorted({v for v in stripped[:-1] if isinstance(v, str)} - {""})
+        rank_of = {v: i for i, v in enumerate(distinct)}
+        per_code = np.array([rank_of.get(v, -1) if isinstance(v, str) else -1 for v in stripped[:-1]] + [-1], dtype="int64")
+        codes_out[field.name] = Codes(np.where(missing, -1, per_code[codes]), distinct)
+    fail = np.zeros(len(values), dtype=bool)
+    reasons = []
+    if field.required and missing.any():
         fail |= missing
-    reasons[not_number & ~fail] = "not a finite number: " + values[not_number & ~fail].astype(str)
-    fail |= not_number
-    if field.positive:
-        bad = ~fail & typed.notna() & (typed <= 0)
-        reasons[bad] = "must be > 0, got " + typed[bad].astype(str)
+        reasons.append(pd.Series("missing value", index=values.index[missing]))
+    bad = ~missing & ~allowed[codes]
+    if bad.any():
         fail |= bad
-    if field.minimum is not None:
-        bad = ~fail & typed.notna() & (typed < field.minimum)
-        reasons[bad] = f"must be >= {field.minimum:g}, got " + typed[bad].astype(str)
-        fail |= bad
-    return typed, fail, reasons
-
-
-def _check_text(values: pd.Series, field: Field) -> tuple[pd.Series, pd.Series, pd.Series]:
-    missing = values.isna() | (values.astype(str).str.strip() == "")
-    typed = values.astype(object).where(~missing, None)
-    typed = typed.map(lambda v: v.strip() if isinstance(v, str) else v)
-    reasons = pd.Series("", index=values.index, dtype=object)
-    fail = pd.Series(False, index=values.index)
-    if field.required:
-        reasons[missing] = "missing value"
-        fail |= missing
-    if field.allowed is not None:
-        bad = ~missing & ~typed.isin(field.allowed)
-        reasons[bad] = f"not one of {', '.join(field.allowed)}: " + values[bad].astype(str)
-        fail |= bad
-    return typed, fail, reasons
+        reasons.append(f"not one of {', '.join(field.allowed)}: " + values[bad].astype(str))
+    return typed, fail, _joined(reasons)
 
 
 def off_grid(ts: pd.Series, interval: pd.Series) -> pd.Series:
     """True where a bar's `ts` is not a multiple of its interval since the epoch (UTC): a 5-minute
     timestamp labelled 1h, a 4-hour bar starting at 01:00. NaN/unknown intervals are not judged here."""
-    seconds = interval.map(INTERVAL_SECONDS)
-    known = seconds.notna() & ts.notna()
-    out = pd.Series(False, index=ts.index)
+    codes, uniques = pd.factorize(interval, use_na_sentinel=True)
+    return _off_grid(ts, Codes(codes, list(uniques)))
+
+
+def _off_grid(ts: pd.Series, interval: Codes) -> pd.Series:
+    seconds = np.array([INTERVAL_SECONDS.get(u, 0) if isinstance(u, str) else 0 for u in interval.values] + [0],
+                       dtype="int64")[interval.ranks]
+    stamps = ts.to_numpy("datetime64[ns]")
+    known = (seconds > 0) & ~np.isnat(stamps)
+    out = np.zeros(len(ts), dtype=bool)
     if known.any():
-        epoch = ts[known].astype("int64") // 1_000_000_000
-        out[known] = (epoch % seconds[known].astype("int64")) != 0
+        epoch = stamps[known].astype("int64") // 1_000_000_000
+        out[known] = (epoch % seconds[known]) != 0
+    return pd.Series(out, index=ts.index)
+
+
+def _key_arrays(frame: pd.DataFrame, key: list[str], codes: dict[str, Codes], rows: np.ndarray) -> list[np.ndarray]:
+    """The natural key's columns at `rows` as numbers (text by its codes): cheap to compare and hash."""
+    out = []
+    for column in key:
+        if column in codes:
+            out.append(codes[column].ranks[rows])
+        elif column == "ts":
+            out.append(frame["ts"].to_numpy("datetime64[ns]")[rows].astype("int64"))
+        else:
+            out.append(frame[column].to_numpy()[rows])
     return out
+
+
+def _sorted_by(keys: list[np.ndarray]) -> bool:
+    """Whether rows are already in (stable) order of `keys`: a sort of a sorted million rows is skipped."""
+    if len(keys[0]) < 2:
+        return True
+    ahead = np.zeros(len(keys[0]) - 1, dtype=bool)  # row i < row i+1 on a key decided so far
+    tied = np.ones(len(keys[0]) - 1, dtype=bool)  # equal on every key so far
+    for x in keys:
+        ahead |= tied & (x[:-1] < x[1:])
+        tied &= x[:-1] == x[1:]
+    return bool((ahead | tied).all())
 
 
 def normalize(table: str, frame: pd.DataFrame, *, venue: str, symbol: str, source: str,
@@ -167,7 +248,9 @@ def normalize(table: str, frame: pd.DataFrame, *, venue: str, symbol: str, sourc
 
     Raises `SourceFormatError` when a required column is absent altogether; row-level problems
     (a string price, a missing timestamp, a negative OI, a duplicate key, a bar off its interval's
-    grid, a row dated after `now`) become rejects.
+    grid, a row dated after `now`) become rejects. Checks are vector compares on typed columns;
+    text (reasons, payloads) is built for failing rows only, so a clean million rows costs little
+    more than their conversion.
     """
     fields = TABLE_FIELDS[table]
     for column in ["ts"] + [f.name for f in fields if f.required]:
@@ -178,64 +261,76 @@ def normalize(table: str, frame: pd.DataFrame, *, venue: str, symbol: str, sourc
             )
     frame = frame.reset_index(drop=True)
     out = pd.DataFrame(index=frame.index)
-    failed_field = pd.Series(None, index=frame.index, dtype=object)
-    failed_reason = pd.Series(None, index=frame.index, dtype=object)
+    names: list[str] = []
+    first_failure = np.full(len(frame), -1, dtype="int16")  # index into `names` of a row's first failing check
+    reason_parts: list[pd.Series] = []
 
-    def record(name: str, fail: pd.Series, reasons: pd.Series) -> None:
-        new = fail & failed_field.isna()
-        failed_field[new] = name
-        failed_reason[new] = reasons[new]
+    def record(name: str, fail: np.ndarray, reasons: pd.Series) -> None:
+        new = fail & (first_failure < 0)
+        if new.any():
+            names.append(name)
+            first_failure[new] = len(names) - 1
+            reason_parts.append(reasons.loc[frame.index[new]])
 
     ts = parse_timestamps(frame["ts"])
-    ts_missing = frame["ts"].isna() | (frame["ts"].astype(str).str.strip() == "")
-    ts_reason = "unparseable timestamp: " + frame["ts"].astype(str).astype(object)
-    ts_reason[ts_missing] = "missing timestamp"
-    record("ts", ts.isna(), ts_reason)
+    unparsed = np.flatnonzero(np.isnat(ts.to_numpy()))
+    if len(unparsed):
+        missing = _blank_at(frame["ts"], unparsed)
+        reasons = "unparseable timestamp: " + frame["ts"].iloc[unparsed].astype(str).astype(object)
+        reasons[missing] = "missing timestamp"
+        fail = np.zeros(len(frame), dtype=bool)
+        fail[unparsed] = True
+        record("ts", fail, reasons)
     out["ts"] = ts
+    codes: dict[str, Codes] = {}
     for field in fields:
         values = frame[field.name] if field.name in frame.columns else pd.Series(None, index=frame.index, dtype=object)
-        check = _check_number if field.kind == "number" else _check_text
-        typed, fail, reasons = check(values, field)
+        typed, fail, reasons = _check_number(values, field) if field.kind == "number" else _check_text(values, field, codes)
         record(field.name, fail, reasons)
         out[field.name] = typed
 
-    # Reasons are formatted for the failing rows only: on a clean file these checks are two vector compares.
     now = pd.Timestamp.now(tz="UTC").tz_localize(None) if now is None else pd.Timestamp(now)
-    future = failed_field.isna() & (ts > now + FUTURE_TOLERANCE)
+    future = (first_failure < 0) & (ts > now + FUTURE_TOLERANCE).to_numpy()
     if future.any():
         record("ts", future, "dated in the future (now " + now.strftime("%Y-%m-%dT%H:%M:%SZ") + "): "
                + ts[future].dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
     if "interval" in out:
-        grid = failed_field.isna() & off_grid(ts, out["interval"])
+        grid = (first_failure < 0) & _off_grid(ts, codes["interval"]).to_numpy()
         if grid.any():
             rows = pd.Series([f" (data row {i + 1} of {source})" for i in frame.index[grid]], index=frame.index[grid])
             record("ts", grid, "ts " + ts[grid].dt.strftime("%Y-%m-%dT%H:%M:%SZ") + " is off the " + out["interval"][grid].astype(str)
                    + " grid: a bar of that interval starts at a multiple of it since 00:00 UTC" + rows)
 
-    valid = failed_field.isna()
+    valid = first_failure < 0
     key = NATURAL_KEYS[table]
-    duplicate = pd.Series(False, index=frame.index)
-    duplicate[valid] = out.loc[valid, key].duplicated(keep="first")
-    record("+".join(key), duplicate, pd.Series("duplicate natural key; first occurrence kept", index=frame.index))
+    duplicate = np.zeros(len(frame), dtype=bool)
+    valid_rows = np.flatnonzero(valid)
+    duplicate[valid] = pd.DataFrame(dict(enumerate(_key_arrays(out, key, codes, valid_rows)))).duplicated(keep="first").to_numpy()
+    if duplicate.any():
+        record("+".join(key), duplicate, pd.Series("duplicate natural key; first occurrence kept", index=frame.index[duplicate]))
 
-    bad = failed_field.notna()
+    bad = first_failure >= 0
+    failed_ts = ts[bad]
+    reasons = pd.concat(reason_parts).reindex(frame.index[bad]) if bad.any() else pd.Series(dtype=object)
     rejects = pd.DataFrame(
         {
             "table_name": table,
             "venue": venue,
             "symbol": symbol,
-            "day": ts[bad].dt.date.astype(object).where(ts[bad].notna(), None),
+            "day": failed_ts.dt.date.astype(object).where(failed_ts.notna(), None),
             "source": source,
-            "field": failed_field[bad],
-            "reason": failed_reason[bad].astype(str),
+            "field": pd.Series(np.array(names, dtype=object)[first_failure[bad]] if bad.any() else [], index=frame.index[bad], dtype=object),
+            "reason": reasons.astype(str),
             "payload": [reject_payload(r) for r in frame[bad].to_dict("records")],
         },
         columns=REJECT_COLUMNS,
     )
-    rows = out[~bad].copy()
+    rows = out[~bad] if bad.any() else out
+    rows = rows.copy() if bad.any() else rows
     rows.insert(0, "venue", venue)
     rows.insert(1, "symbol", symbol)
     if table == "liquidations":
         rows["source"] = source
-    rows = rows.sort_values(key, kind="stable").reset_index(drop=True)
-    return Normalized(rows=rows, rejects=rejects.reset_index(drop=True))
+    if not _sorted_by(_key_arrays(out, key, codes, np.flatnonzero(~bad))):
+        rows = rows.sort_values(key, kind="stable")
+    return Normalized(rows=rows.reset_index(drop=True), rejects=rejects.reset_index(drop=True))

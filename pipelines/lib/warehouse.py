@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -385,7 +386,7 @@ def replace_partition(
     if not allow_shorter:
         stored = dict(con.execute(f"select cast(ts as date), count(*) from raw.{partition.table} where venue = ? and symbol = ? "
                                   f"and ts >= ? and ts < ?{by_interval} group by 1", slice_params).fetchall())
-        offered = _rows_per_day(stage["ts"]) if stored else {}
+        offered = rows_per_day(stage["ts"]) if stored else {}
         kept = [KeptDay(day, n, offered.get(day, 0)) for day, n in sorted(stored.items()) if offered.get(day, 0) < n]
     kept_days = [k.day for k in kept]
     if kept_days:
@@ -405,7 +406,7 @@ def replace_partition(
     return kept
 
 
-def _rows_per_day(ts: pd.Series) -> dict[dt.date, int]:
+def rows_per_day(ts: pd.Series) -> dict[dt.date, int]:
     """Rows per UTC day of naive-UTC timestamps (vectorized: no Python date per row)."""
     days, counts = np.unique(ts.to_numpy().astype("datetime64[D]"), return_counts=True)
     return {day.item(): int(n) for day, n in zip(days, counts)}
@@ -572,8 +573,9 @@ def table_counts(con: duckdb.DuckDBPyConnection, tables: list[str]) -> dict[str,
 
 
 def reject_payload(row: dict) -> str:
-    """A reject's raw payload as strict JSON: NaN/NaT become null, other non-JSON values strings."""
-    clean = {str(k): (None if _is_missing(v) else v) for k, v in row.items()}
+    """A reject's raw payload as strict JSON: NaN/NaT become null, ±inf and other non-JSON values strings."""
+    clean = {str(k): (None if _is_missing(v) else str(v) if isinstance(v, float) and not math.isfinite(v) else v)
+             for k, v in row.items()}
     return json.dumps(clean, default=str, sort_keys=True, allow_nan=False)
 
 

@@ -2,6 +2,7 @@
 
 
 import datetime as dt
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -14,7 +15,9 @@ from pipelines.lib.exchanges.live import Skipped
 from pipelines.lib.normalize import Normalized, SourceFormatError
 from pipelines.defs.symbol_days import log_note
 from pipelines.lib.progress import report
-from pipelines.lib.warehouse import Partition, replace_notes, replace_partition, replace_rejects, upsert_partition
+from pipelines.lib import files_source
+from pipelines.lib.warehouse import (Partition, rows_per_day, replace_notes, replace_partition, replace_rejects,
+                                     upsert_partition)
 from pipelines.lib.watchlist import WatchlistError
 
 # Exchange calls fail transiently (429, 5xx, timeouts); a write that lost the DuckDB lock race
@@ -37,27 +40,6 @@ def partition_days(context: dg.AssetExecutionContext) -> list[dt.date]:
 
 def contiguous(days: list[dt.date]) -> list[dt.date]:
     return [days[0] + dt.timedelta(days=i) for i in range((days[-1] - days[0]).days + 1)] if days else []
-
-
-class FilesRange:
-    """Per (venue, symbol), the batches of a run's consecutive days, written as one multi-day slice."""
-
-    def __init__(self, days: list[dt.date]):
-        self.first, self.days = days[0], len(days)
-        self.pending: dict[tuple[str, str, str, str], list[Normalized]] = {}
-
-    def add(self, partition: Partition, batch: Normalized, source: str) -> None:
-        self.pending.setdefault((partition.table, partition.venue, partition.symbol, source), []).append(batch)
-
-    def write(self, con, allow_shorter: bool, notes: "DayNotes") -> None:
-        for (table, venue, symbol, source), batches in self.pending.items():
-            rows = pd.concat([b.rows for b in batches], ignore_index=True)
-            # Rejects without a day (unparseable timestamps) come with every day of their file: keep them once.
-            rejects = pd.concat([batches[0].rejects] + [b.rejects[b.rejects["day"].notna()] for b in batches[1:]],
-                                ignore_index=True)
-            kept = replace_partition(con, Partition(table, venue, symbol, self.first, days=self.days), rows, rejects, source,
-                                     allow_shorter=allow_shorter)
-            notes.kept(venue, symbol, source, kept)
 
 
 class DayNotes:
@@ -92,47 +74,71 @@ class DayNotes:
             replace_notes(con, self.asset, symbol, day, notes)
 
 
-def _ingest(
-    context: dg.AssetExecutionContext,
-    table: str,
-    duckdb: DuckDBResource,
-    watchlist: WatchlistResource,
-    market_source: MarketSourceResource,
-) -> dg.MaterializeResult:
-    per_day: list[dict] = []
+def ingest_files(con, table: str, listings, days: list[dt.date], root: Path, notes: DayNotes,
+                 counts: dict[dt.date, dict[str, int]], allow_shorter: bool = False) -> pd.DataFrame:
+    """The files source into raw.<table>: each (venue, symbol) file is read once per run, and only for the
+    run's days (DuckDB pushdown), so a night's cost does not grow with the file's history. A contiguous
+    range is written as one slice per (venue, symbol): one transaction instead of one per day."""
     last_rows = pd.DataFrame()
-    listings = watchlist.selected()
-    live = market_source.live
-    faults = VenueFaults()
-    skipped: dict[str, int] = {}
-    days = partition_days(context)
-    # Files are read whole anyway: a contiguous range is written as one slice per (venue, symbol),
-    # one transaction instead of one per day (~8 ms each, a third of the demo's ingest time).
-    files_range = FilesRange(days) if not live and days == contiguous(days) else None
-    notes = DayNotes(context, table)
-    counts = {day: {"rows": 0, "rejects": 0} for day in days}
-    with warehouse(duckdb) as con:
-        def one(day: dt.date, spec, listing) -> None:
-            nonlocal last_rows
+    span = (days[-1] - days[0]).days + 1
+    whole = days == contiguous(days)
+    for spec, listing in listings:
+        for day in days:
+            notes.touch(spec.symbol, day)
+        try:
+            found = files_source.load_range(root, table, listing.venue, spec.symbol, days[0], span)
+        except SourceFormatError as exc:
+            # A user's broken file stops that (venue, symbol) only: its symbol-days are noted as failed
+            # (their levels and exports are withheld) and the other symbols go on.
+            for day in days:
+                notes.error(spec.symbol, day, str(exc))
+            continue
+        if found is None:
+            continue
+        for day in days:
+            if day in found.notes:
+                notes.warn(spec.symbol, day, f"{listing.venue}: {found.notes[day]}")
+        batch = found.batch
+        stored_per_day = rows_per_day(batch.rows["ts"])
+        rejects_per_day = batch.rejects["day"].value_counts(dropna=False).to_dict()
+        for day in days:
+            counts[day]["rows"] += stored_per_day.get(day, 0)
+            counts[day]["rejects"] += rejects_per_day.get(day, 0)
+        counts[days[0]]["rejects"] += sum(n for d, n in rejects_per_day.items() if not isinstance(d, dt.date))
+        if whole:
+            kept = replace_partition(con, Partition(table, listing.venue, spec.symbol, days[0], days=span), batch.rows,
+                                     batch.rejects, found.source, allow_shorter=allow_shorter)
+        else:
+            undated = batch.rejects[batch.rejects["day"].isna()]
+            kept = []
+            for day in days:
+                one = found.day(day)
+                kept += replace_partition(con, Partition(table, listing.venue, spec.symbol, day), one.rows,
+                                          pd.concat([one.rejects, undated], ignore_index=True), found.source,
+                                          allow_shorter=allow_shorter)
+        notes.kept(listing.venue, spec.symbol, found.source, kept)
+        if len(batch.rows):
+            last_rows = batch.rows
+    return last_rows
+
+
+def _ingest_live(con, table: str, listings, days: list[dt.date], market_source: MarketSourceResource,
+                 faults: VenueFaults, notes: DayNotes, counts: dict, skipped: dict[str, int]) -> pd.DataFrame:
+    """The venues' APIs into raw.<table>, day by day: each day's landed streams are read once for all symbols."""
+    last_rows = pd.DataFrame()
+    for day in days:
+        for spec, listing in listings:
             notes.touch(spec.symbol, day)
             if listing.venue in faults.stopped:
-                return
+                continue
             loaded = None
             with faults.guard(listing.venue, spec.symbol, day):
-                try:
-                    loaded = market_source.load_day(table, listing, spec.symbol, day, spec.interval)
-                except SourceFormatError as exc:
-                    if live:
-                        raise
-                    # A user's broken file stops that (venue, symbol) only: its symbol-day is noted as
-                    # failed (its levels and exports are withheld) and the other symbols go on.
-                    notes.error(spec.symbol, day, str(exc))
-                    return
+                loaded = market_source.load_day(table, listing, spec.symbol, day, spec.interval)
             if loaded is None:
-                return
+                continue
             if isinstance(loaded, Skipped):
                 skipped[loaded.reason] = skipped.get(loaded.reason, 0) + 1
-                return
+                continue
             partition = Partition(table, listing.venue, spec.symbol, day)
             batch = loaded.batch
             if loaded.note:
@@ -143,36 +149,41 @@ def _ingest(
                 faults.shape_errors.extend(f"{listing.venue} {endpoint}: field '{field}' {reason} ({spec.symbol}, {day})"
                                            for endpoint, field, reason in loaded.problems)
             else:
-                # A user's files are the truth for their days (slice replace); an exchange's answer
-                # only adds and corrects rows (upsert): its windows move on, stored rows must not vanish.
-                if files_range is not None:
-                    files_range.add(partition, batch, loaded.source)
-                elif live:
-                    upsert_partition(con, partition, batch.rows, batch.rejects, loaded.source)
-                else:
-                    notes.kept(listing.venue, spec.symbol, loaded.source,
-                               replace_partition(con, partition, batch.rows, batch.rejects, loaded.source,
-                                                 allow_shorter=market_source.replace_shorter))
+                # An exchange's answer only adds and corrects rows (upsert): its windows move on, stored
+                # rows must not vanish. (A user's files are the truth for their days: slice replace.)
+                upsert_partition(con, partition, batch.rows, batch.rejects, loaded.source)
                 counts[day]["rows"] += len(batch.rows)
                 if len(batch.rows):
                     last_rows = batch.rows
             counts[day]["rejects"] += len(batch.rejects)
+        if table == "liquidations":
+            counts[day]["rejects"] += record_stream_leftovers(con, market_source.live_source(), {l.venue for _, l in listings}, day)
+    return last_rows
 
-        if live:  # day by day: each day's landed streams are read once for all symbols
-            for day in days:
-                for spec, listing in listings:
-                    one(day, spec, listing)
-                if table == "liquidations":
-                    counts[day]["rejects"] += record_stream_leftovers(con, market_source.live_source(), {l.venue for _, l in listings}, day)
-        else:  # listing by listing: each file is read and normalized once per run, whatever the number of listings
-            for spec, listing in listings:
-                for day in days:
-                    one(day, spec, listing)
+
+def _ingest(
+    context: dg.AssetExecutionContext,
+    table: str,
+    duckdb: DuckDBResource,
+    watchlist: WatchlistResource,
+    market_source: MarketSourceResource,
+) -> dg.MaterializeResult:
+    listings = watchlist.selected()
+    live = market_source.live
+    faults = VenueFaults()
+    skipped: dict[str, int] = {}
+    days = partition_days(context)
+    notes = DayNotes(context, table)
+    counts = {day: {"rows": 0, "rejects": 0} for day in days}
+    with warehouse(duckdb) as con:
+        if live:
+            last_rows = _ingest_live(con, table, listings, days, market_source, faults, notes, counts, skipped)
+        else:
+            last_rows = ingest_files(con, table, listings, days, Path(market_source.files_root), notes, counts,
+                                     allow_shorter=market_source.replace_shorter)
         for day in days:
             report(context, f"{day} raw.{table}: {counts[day]['rows']} rows, {counts[day]['rejects']} rejects")
         per_day = [{"day": day.isoformat(), **counts[day]} for day in days]
-        if files_range is not None:
-            files_range.write(con, market_source.replace_shorter, notes)
         notes.write(con)
     report(context, f"raw.{table}: {len(days)} days, {sum(d['rows'] for d in per_day):,} rows, "
                     f"{sum(d['rejects'] for d in per_day):,} rejects")

@@ -10,6 +10,7 @@ anything is parsed; a 404 means "not published (yet)", not an error. Loaded days
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import io
 import os
@@ -22,8 +23,8 @@ import pandas as pd
 
 from pipelines.lib.exchanges.http import ExchangeError, VenueHttp
 from pipelines.lib.exchanges.live import HttpSettings
-from pipelines.lib.normalize import SourceFormatError, normalize
-from pipelines.lib.warehouse import Partition, replace_in_transaction, replace_partition
+from pipelines.lib.normalize import Normalized, SourceFormatError, normalize
+from pipelines.lib.warehouse import Partition, replace_in_transaction, replace_partition, rows_per_day
 from pipelines.lib.watchlist import DEFAULT_INTERVAL, Listing
 
 ARCHIVE_URL = "https://data.binance.vision"
@@ -32,6 +33,7 @@ LEDGER_KLINES_INTERVAL = "1h"  # what a plain "klines" row of ops.archive_loads 
 KLINE_COLUMNS = ["open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume", "count",
                  "taker_buy_volume", "taker_buy_quote_volume", "ignore"]
 METRICS_FIELDS = ("create_time", "sum_open_interest", "sum_open_interest_value")
+KLINE_NUMBERS = ("open_time", "open", "high", "low", "close", "volume", "quote_volume", "taker_buy_volume")
 
 
 def archive_url(env: Mapping[str, str] = os.environ) -> str:
@@ -39,6 +41,13 @@ def archive_url(env: Mapping[str, str] = os.environ) -> str:
     if not value.startswith(("http://", "https://")):
         raise ValueError(f"LIQLEVELS_BINANCE_ARCHIVE_URL={value!r}: expected an http(s) URL")
     return value.rstrip("/")
+
+
+def monthly_archive_path(dataset: str, instrument: str, month: dt.date, interval: str = DEFAULT_INTERVAL) -> str:
+    """The monthly zip of `month`'s klines (metrics are published as daily files only)."""
+    if dataset != "klines":
+        raise ValueError(f"Binance publishes no monthly {dataset!r} files (daily only)")
+    return f"/data/futures/um/monthly/klines/{instrument}/{interval}/{instrument}-{interval}-{month:%Y-%m}.zip"
 
 
 def archive_path(dataset: str, instrument: str, day: dt.date, interval: str = DEFAULT_INTERVAL) -> str:
@@ -64,27 +73,40 @@ def verify(zip_bytes: bytes, checksum_text: str, path: str) -> str:
     return actual
 
 
-def read_csv_from_zip(zip_bytes: bytes, path: str, columns: list[str]) -> pd.DataFrame:
-    """The one CSV inside an archive zip, as text; a header row is detected and skipped.
+def read_csv_from_zip(zip_bytes: bytes, path: str, columns: list[str], numeric: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The one CSV inside an archive zip; a header row is detected and skipped.
 
     Newer kline files have a header and older ones do not: a first cell that is not a number is a header.
+    The `numeric` columns are parsed as float64 by the CSV reader (correctly rounded, as `float()`); a
+    file where any of them holds something else is read again all as text, so normalize() names the
+    bad value in a reject instead of the whole file failing.
     """
     try:
         with zipfile.ZipFile(io.BytesIO(zip_bytes)) as archive:
             names = [n for n in archive.namelist() if n.endswith(".csv")]
             if len(names) != 1:
                 raise SourceFormatError(f"binance-archive {path}: expected one CSV inside, found {names}")
-            text = archive.read(names[0]).decode()
+            text = archive.read(names[0])
     except zipfile.BadZipFile as exc:
         raise SourceFormatError(f"binance-archive {path}: not a zip file ({exc})") from exc
-    first = text.split("\n", 1)[0].split(",")[0].strip()
-    has_header = not first.replace(".", "", 1).isdigit()
-    frame = pd.read_csv(io.StringIO(text), dtype=str, header=0 if has_header else None, keep_default_na=False)
+    first = text.split(b"\n", 1)[0].split(b",")[0].strip()
+    has_header = not first.replace(b".", b"", 1).isdigit()
+
+    def read(types) -> pd.DataFrame:
+        frame = pd.read_csv(io.BytesIO(text), dtype=types, header=0 if has_header else None, keep_default_na=False,
+                            na_values=[""] if types is not str else None, names=None if has_header else columns)
+        return frame
+
     if not has_header:
-        if frame.shape[1] != len(columns):
-            raise SourceFormatError(f"binance-archive {path}: {frame.shape[1]} columns without a header, expected {len(columns)}")
-        frame.columns = columns
-    return frame
+        width = text.split(b"\n", 1)[0].count(b",") + 1
+        if width != len(columns):
+            raise SourceFormatError(f"binance-archive {path}: {width} columns without a header, expected {len(columns)}")
+    if numeric:
+        try:
+            return read({c: "float64" for c in numeric} | {c: str for c in columns if c not in numeric})
+        except (ValueError, TypeError):
+            pass
+    return read(str)
 
 
 def kline_rows(frame: pd.DataFrame, path: str, interval: str) -> pd.DataFrame:
@@ -133,11 +155,85 @@ def loaded_days(con: duckdb.DuckDBPyConnection, dataset: str, symbol: str) -> se
     return {r[0] for r in rows}
 
 
+# Loaded files are written in slices of consecutive days, one transaction each, up to this many rows: a
+# transaction costs ~8 ms whatever its size, a one-minute day is 1,440 rows. An interrupted backfill
+# loses at most one unwritten slice, which the next run downloads again (the ledger is written with it).
+FLUSH_ROWS = 500_000
+
+
+@dataclass
+class _Loaded:
+    """One file's checked rows: the days it covers, its parts (table, interval, rows) and its rejects."""
+
+    days: list[dt.date]
+    parts: list[tuple[str, str, Normalized]]
+    rejects: pd.DataFrame
+    url: str
+    sha256: str
+    source: str
+
+    @functools.cached_property
+    def per_day(self) -> list[dict[dt.date, int]]:
+        return [rows_per_day(b.rows["ts"]) for _, _, b in self.parts]
+
+
+class _Slices:
+    """Loaded files of one (symbol, dataset) waiting to be written as one multi-day slice."""
+
+    def __init__(self, con, report: BackfillReport, dataset: str, symbol: str, interval: str):
+        self.con, self.report, self.dataset, self.symbol, self.interval = con, report, dataset, symbol, interval
+        self.pending: list[_Loaded] = []
+
+    def add(self, loaded: _Loaded) -> None:
+        if self.pending and self.pending[-1].days[-1] + dt.timedelta(days=1) != loaded.days[0]:
+            self.flush()  # a gap (an unpublished or refused day): slices are contiguous
+        self.pending.append(loaded)
+        if sum(len(b.rows) for item in self.pending for _, _, b in item.parts) >= FLUSH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        items, self.pending = self.pending, []
+        first, days = items[0].days[0], sum(len(i.days) for i in items)
+        # Every write replaces its days' rejects of its table, and the hourly OI rows are a subset of the
+        # 5-minute ones: the last write carries all of the files' rejects, once each.
+        rejects = pd.concat([i.rejects for i in items], ignore_index=True)
+        names = [(table, part_interval) for table, part_interval, _ in items[0].parts]
+        for n, (table, part_interval) in enumerate(names):
+            rows = pd.concat([i.parts[n][2].rows for i in items], ignore_index=True)
+            replace_partition(self.con, Partition(table, "binance", self.symbol, first, part_interval, days=days), rows,
+                              rejects if n == len(names) - 1 else rejects.iloc[0:0], f"binance-archive:{self.dataset}")
+        name = ledger_name(self.dataset, self.interval)
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        ledger = pd.DataFrame([{"venue": "binance", "dataset": name, "symbol": self.symbol, "day": day, "url": i.url,
+                                "sha256": i.sha256, "rows": _rows_on(i, day), "loaded_at": now}
+                               for i in items for day in i.days])
+        replace_in_transaction(
+            self.con,
+            deletes=[("delete from ops.archive_loads where venue = 'binance' and dataset = ? and symbol = ? and day between ? and ?",
+                      [name, self.symbol, first, first + dt.timedelta(days=days - 1)])],
+            inserts=[("ops.archive_loads", ledger)],
+        )
+        self.report.rejects += len(rejects)
+        self.report.loaded.extend((self.dataset, self.symbol, day, _rows_on(i, day)) for i in items for day in i.days)
+
+
+def _rows_on(loaded: _Loaded, day: dt.date) -> int:
+    if len(loaded.days) == 1:
+        return sum(len(b.rows) for _, _, b in loaded.parts)
+    return sum(loaded.per_day[n].get(day, 0) for n in range(len(loaded.parts)))
+
+
 def backfill(con: duckdb.DuckDBPyConnection, listings: list[tuple[str, Listing]], start: dt.date, end: dt.date,
              datasets: tuple[str, ...] = DATASETS, *, env: Mapping[str, str] = os.environ,
              settings: HttpSettings = HttpSettings(), force: bool = False,
              progress: Callable[[str], None] | None = None, interval: str = DEFAULT_INTERVAL) -> BackfillReport:
-    """Load [start, end] (inclusive) of `datasets` for each (symbol, binance listing)."""
+    """Load [start, end] (inclusive) of `datasets` for each (symbol, binance listing).
+
+    Klines of a calendar month wholly inside the range and not yet loaded come from the monthly file
+    (one download instead of ~30; a month not published yet falls back to its daily files).
+    """
     http = VenueHttp("binance-archive", archive_url(env), timeout=(min(5.0, settings.timeout), settings.timeout),
                      retries=settings.retries, backoff=settings.backoff)
     report = BackfillReport()
@@ -146,19 +242,53 @@ def backfill(con: duckdb.DuckDBPyConnection, listings: list[tuple[str, Listing]]
         for symbol, listing in listings:
             for dataset in datasets:
                 done = set() if force else loaded_days(con, ledger_name(dataset, interval), symbol)
-                for day in days:
-                    if progress:
-                        progress(f"{dataset} {symbol} {day}")
-                    if day in done:
-                        report.skipped.append((dataset, symbol, day))
-                        continue
+                slices = _Slices(con, report, dataset, symbol, interval)
+                for unit in _units(dataset, [d for d in days if d not in done]):
+                    loaded = None
                     try:
-                        _load_one(con, http, report, dataset, symbol, listing, day, interval)
+                        loaded = _download(http, report, dataset, symbol, listing, unit, interval)
                     except (ExchangeError, SourceFormatError) as exc:
                         report.failed.append(str(exc))
+                    if loaded is None and len(unit) > 1:  # no monthly file (yet): the month's daily files
+                        for day in unit:
+                            try:
+                                one = _download(http, report, dataset, symbol, listing, [day], interval)
+                            except (ExchangeError, SourceFormatError) as exc:
+                                report.failed.append(str(exc))
+                                one = None
+                            slices.add(one) if one is not None else slices.flush()
+                    elif loaded is not None:
+                        slices.add(loaded)
+                    else:
+                        slices.flush()
+                    if progress:
+                        for day in unit:
+                            progress(f"{dataset} {symbol} {day}")
+                slices.flush()
+                for day in days:
+                    if day in done:
+                        report.skipped.append((dataset, symbol, day))
+                        if progress:
+                            progress(f"{dataset} {symbol} {day}")
     finally:
         http.close()
     return report
+
+
+def _units(dataset: str, days: list[dt.date]) -> list[list[dt.date]]:
+    """The files to ask for: a whole calendar month of klines as one unit when every day of it is wanted."""
+    wanted, units, i = set(days), [], 0
+    while i < len(days):
+        day = days[i]
+        month_end = (day.replace(day=1) + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+        month = [day + dt.timedelta(days=k) for k in range((month_end - day).days + 1)]
+        if dataset == "klines" and day.day == 1 and all(d in wanted for d in month):
+            units.append(month)
+            i += len(month)
+        else:
+            units.append([day])
+            i += 1
+    return units
 
 
 def ledger_name(dataset: str, interval: str) -> str:
@@ -167,49 +297,41 @@ def ledger_name(dataset: str, interval: str) -> str:
     return f"klines:{interval}" if dataset == "klines" and interval != LEDGER_KLINES_INTERVAL else dataset
 
 
-def _load_one(con, http: VenueHttp, report: BackfillReport, dataset: str, symbol: str, listing: Listing,
-              day: dt.date, interval: str) -> None:
-    path = archive_path(dataset, listing.instrument, day, interval)
+def _download(http: VenueHttp, report: BackfillReport, dataset: str, symbol: str, listing: Listing,
+              days: list[dt.date], interval: str) -> _Loaded | None:
+    """One archive file (a day's, or a month's when `days` is a month), verified and normalized; None when
+    not published (a daily 404 is reported as unpublished, a monthly one just falls back to the days)."""
+    monthly = len(days) > 1
+    path = (monthly_archive_path(dataset, listing.instrument, days[0], interval) if monthly
+            else archive_path(dataset, listing.instrument, days[0], interval))
     zip_bytes = http.download(path)
     if zip_bytes is None:
-        report.unpublished.append(path)
-        return
+        if not monthly:
+            report.unpublished.append(path)
+        return None
     checksum = http.download(path + ".CHECKSUM")
     if checksum is None:
         raise ChecksumMismatch("binance-archive", path + ".CHECKSUM", "missing: the zip cannot be verified, not loaded")
     sha256 = verify(zip_bytes, checksum.decode(errors="replace"), path)
     source = f"binance-archive:{path}"
     if dataset == "klines":
-        frame = read_csv_from_zip(zip_bytes, path, KLINE_COLUMNS)
-        parts = [("klines", interval, kline_rows(frame, path, interval))]
+        frame = read_csv_from_zip(zip_bytes, path, KLINE_COLUMNS, numeric=KLINE_NUMBERS)
+        raw_parts = [("klines", interval, kline_rows(frame, path, interval))]
     else:
-        frame = read_csv_from_zip(zip_bytes, path, list(METRICS_FIELDS))
+        frame = read_csv_from_zip(zip_bytes, path, list(METRICS_FIELDS), numeric=METRICS_FIELDS[1:])
         five, hourly, dropped = metrics_rows(frame, path)
         report.duplicates_dropped += dropped
-        parts = [("open_interest", "5m", five), ("open_interest", "1h", hourly)]
-    batches = []
-    for table, part_interval, raw in parts:
+        raw_parts = [("open_interest", "5m", five), ("open_interest", "1h", hourly)]
+    parts = []
+    lo, hi = pd.Timestamp(days[0]), pd.Timestamp(days[-1]) + pd.Timedelta(days=1)
+    for table, part_interval, raw in raw_parts:
         batch = normalize(table, raw, venue="binance", symbol=symbol, source=source)
-        outside = batch.rows[batch.rows["ts"].dt.date != day]
+        outside = batch.rows[(batch.rows["ts"] < lo) | (batch.rows["ts"] >= hi)]
         if len(outside):
-            raise SourceFormatError(f"binance-archive {path}: {len(outside)} rows outside {day} (first {outside['ts'].iloc[0]})")
-        batches.append((table, part_interval, batch))
-    # Every write replaces the day's rejects of its table, and the hourly OI rows are a subset of
-    # the 5-minute ones: the last write carries all of the file's rejects, once each.
-    rejects = pd.concat([b.rejects for _, _, b in batches]).drop_duplicates(["field", "reason", "payload"])
-    rows = 0
-    for i, (table, part_interval, batch) in enumerate(batches):
-        last = i == len(batches) - 1
-        replace_partition(con, Partition(table, "binance", symbol, day, part_interval), batch.rows,
-                          rejects if last else rejects.iloc[0:0], source)
-        rows += len(batch.rows)
-    report.rejects += len(rejects)
-    replace_in_transaction(
-        con,
-        deletes=[("delete from ops.archive_loads where venue = 'binance' and dataset = ? and symbol = ? and day = ?",
-                  [ledger_name(dataset, interval), symbol, day])],
-        inserts=[("ops.archive_loads", pd.DataFrame([{"venue": "binance", "dataset": ledger_name(dataset, interval), "symbol": symbol, "day": day,
-                                                      "url": http.base_url + path, "sha256": sha256, "rows": rows,
-                                                      "loaded_at": dt.datetime.now(dt.UTC).replace(tzinfo=None)}]))],
-    )
-    report.loaded.append((dataset, symbol, day, rows))
+            raise SourceFormatError(f"binance-archive {path}: {len(outside)} rows outside {days[0]}"
+                                    f"{' → ' + str(days[-1]) if monthly else ''} (first {outside['ts'].iloc[0]})")
+        parts.append((table, part_interval, batch))
+    rejects = pd.concat([b.rejects for _, _, b in parts]).drop_duplicates(["field", "reason", "payload"])
+    # A row whose timestamp cannot be read still belongs to its file's day: stored (and replaced) with it.
+    rejects["day"] = rejects["day"].where(rejects["day"].notna(), days[0])
+    return _Loaded(days, parts, rejects, http.base_url + path, sha256, source)
