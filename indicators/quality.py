@@ -206,36 +206,213 @@ def _metrics(pred_long, pred_short, windows) -> dict:
     }
 
 
+@numba.njit(cache=True)
+def _block_sum(a, lo, hi):
+    """numpy's sum of a block of at most 128 values: sequential below 8, else 8 running sums."""
+    n = hi - lo
+    if n < 8:
+        total = 0.0
+        for i in range(lo, hi):
+            total += a[i]
+        return total
+    r = a[lo:lo + 8].copy()
+    i = lo + 8
+    while i < hi - (n % 8):
+        for j in range(8):
+            r[j] += a[i + j]
+        i += 8
+    total = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    while i < hi:
+        total += a[i]
+        i += 1
+    return total
+
+
+@numba.njit(cache=True)
+def _pairwise_sum(a, lo, hi):
+    """numpy's own summation of a[lo:hi] (halves split at a multiple of 8 down to blocks of 128): the
+    same bits as `ndarray.sum()`, so a compiled metric equals its numpy original exactly. Iterative
+    (an explicit stack): numba's cache cannot reload a recursive function."""
+    los, his = np.empty(64, np.int64), np.empty(64, np.int64)
+    stage, values = np.zeros(64, np.int64), np.empty(64)
+    top, count = 0, 0
+    los[0], his[0] = lo, hi
+    while top >= 0:
+        l, h = los[top], his[top]
+        if h - l <= 128:
+            values[count] = _block_sum(a, l, h)
+            count += 1
+            top -= 1
+            continue
+        half = (h - l) // 2
+        half -= half % 8
+        if stage[top] < 2:  # first the left half, then the right one
+            start = l if stage[top] == 0 else l + half
+            stop = l + half if stage[top] == 0 else h
+            stage[top] += 1
+            top += 1
+            los[top], his[top], stage[top] = start, stop, 0
+        else:
+            values[count - 2] = values[count - 2] + values[count - 1]
+            count -= 1
+            top -= 1
+    return values[0]
+
+
+@numba.njit(cache=True)
+def _ranks_in_order(values, order):
+    """`_average_ranks(values)` given its stable ascending `order`."""
+    n = values.shape[0]
+    ranks = np.empty(n)
+    i = 0
+    while i < n:
+        j = i
+        while j + 1 < n and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2.0 + 1.0
+        i = j + 1
+    return ranks
+
+
+@numba.njit(cache=True)
+def _capture_in_order(pred, real, order, total, fraction):
+    """`top_decile_capture` (finite predictions) from pred's stable ascending `order`: groups of ties from the top, each summed
+    in its original order (a stable sort keeps ties in index order, ascending or descending)."""
+    n = pred.shape[0]
+    if n == 0 or total <= 0:
+        return np.nan
+    k = fraction * n
+    taken_usd = np.zeros(n)
+    groups = 0
+    before = 0
+    i = n - 1
+    while i >= 0:
+        j = i
+        while j - 1 >= 0 and pred[order[j - 1]] == pred[order[i]]:
+            j -= 1
+        usd = 0.0
+        for q in range(j, i + 1):
+            usd += real[order[q]]
+        count = i - j + 1
+        taken_usd[groups] = min(1.0, max(0.0, (k - before) / count)) * usd
+        groups += 1
+        before += count
+        i = j - 1
+    return _pairwise_sum(taken_usd, 0, groups) / total
+
+
+@numba.njit(cache=True)
+def _truth_ranks(real, move, flat, offsets):
+    """Per draw, the ranks of realized USD and of the move (flat, as `flat`), their correlation and the
+    draw's total USD: the same for every model scored on these windows, so computed once."""
+    draws = offsets.shape[0] - 1
+    rank_real, rank_move = np.empty(flat.shape[0]), np.empty(flat.shape[0])
+    ryz, totals = np.empty(draws), np.empty(draws)
+    for d in range(draws):
+        a, b = offsets[d], offsets[d + 1]
+        r, m = real[flat[a:b]], move[flat[a:b]]
+        rank_real[a:b] = _average_ranks(r)
+        rank_move[a:b] = _average_ranks(m)
+        ryz[d] = _pearson(rank_real[a:b], rank_move[a:b])
+        totals[d] = _pairwise_sum(r, 0, b - a)
+    return rank_real, rank_move, ryz, totals
+
+
+@numba.njit(cache=True)
+def _bootstrap(pred, real, rank_real, rank_move, ryz, totals, flat, offsets):
+    """Per draw (rows flat[offsets[d]:offsets[d + 1]]): pooled Spearman, top-decile capture, partial rank;
+    one sort of the model's predictions per draw, the truth's ranks shared (`_truth_ranks`)."""
+    draws = offsets.shape[0] - 1
+    out = np.empty((draws, 3))
+    for d in range(draws):
+        a, b = offsets[d], offsets[d + 1]
+        p, r = pred[flat[a:b]], real[flat[a:b]]
+        order = np.argsort(p, kind="mergesort")
+        rp = _ranks_in_order(p, order)
+        rxy, rxz = _pearson(rp, rank_real[a:b]), _pearson(rp, rank_move[a:b])
+        out[d, 0] = rxy
+        out[d, 1] = _capture_in_order(p, r, order, totals[d], 0.10)
+        denominator = np.sqrt((1 - rxz**2) * (1 - ryz[d]**2))
+        value = (rxy - rxz * ryz[d]) / denominator if denominator > 1e-6 else np.nan
+        out[d, 2] = value if np.isnan(value) else min(1.0, max(-1.0, value))
+    return out
+
+
+_TRUTH: dict[tuple, tuple] = {}
+
+
+def _truth(real: np.ndarray, move: np.ndarray, flat: np.ndarray, offsets: np.ndarray) -> tuple:
+    key = (real.tobytes(), move.tobytes(), flat.tobytes(), offsets.tobytes())
+    if key not in _TRUTH:
+        if len(_TRUTH) >= 8:
+            _TRUTH.pop(next(iter(_TRUTH)))
+        _TRUTH[key] = _truth_ranks(real, move, flat, offsets)
+    return _TRUTH[key]
+
+
+_DRAWS: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _draws(days: np.ndarray, resamples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The day-bootstrap's rows (into the pooled long-then-short series) of every draw, flat with offsets.
+
+    The same for every model scored on the same windows: drawn once and kept (a few entries), so a
+    leaderboard of fifteen models resamples its days once per part.
+    """
+    stamps = np.asarray(days, dtype="datetime64[D]")  # by value: an object array's bytes are its pointers
+    key = (stamps.tobytes(), resamples, seed)
+    if key not in _DRAWS:
+        unique_days = np.unique(days)
+        rng = np.random.default_rng(seed)
+        rows_by_day = {d: np.flatnonzero(days == d) for d in unique_days}
+        n = len(days)
+        parts = []
+        for _ in range(resamples if len(unique_days) > 1 else 0):
+            rows = np.concatenate([rows_by_day[d] for d in rng.choice(unique_days, len(unique_days))])
+            parts.append(np.concatenate([rows, rows + n]))
+        offsets = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
+        flat = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
+        if len(_DRAWS) >= 8:
+            _DRAWS.pop(next(iter(_DRAWS)))
+        _DRAWS[key] = (flat, offsets)
+    return _DRAWS[key]
+
+
 def score(pred: pd.DataFrame, windows: pd.DataFrame, resamples: int = 500, seed: int = 7) -> dict:
-    """Metrics of one model's per-window predictions, with day-resampled 95 % intervals."""
+    """Metrics of one model's per-window predictions, with day-resampled 95 % intervals.
+
+    Only the three metrics with intervals are resampled, in one compiled pass over index arrays into the
+    pooled (long then short) series: the very numbers of recomputing each metric on copied frames per
+    draw, for the same seed.
+    """
     result = _metrics(pred["long_pred"].to_numpy(float), pred["short_pred"].to_numpy(float), windows)
     days = windows["day"].to_numpy()
-    unique_days = np.unique(days)
-    rng = np.random.default_rng(seed)
-    samples = {k: [] for k in ("spearman_pooled", "capture_top10", "partial_rank")}
-    rows_by_day = {d: np.flatnonzero(days == d) for d in unique_days}
-    # Only the three metrics with intervals are resampled, on index arrays into the pooled (long then
-    # short) series, each series ranked once per draw: the same numbers as recomputing every metric
-    # on copied frames, for the same seed.
-    n = len(windows)
     pooled_pred = np.concatenate([pred["long_pred"].to_numpy(float), pred["short_pred"].to_numpy(float)])
     pooled_real = np.concatenate([windows["long_usd"].to_numpy(float), windows["short_usd"].to_numpy(float)])
     pooled_move = np.concatenate([(windows["open"] - windows["low"]).to_numpy(float), (windows["high"] - windows["open"]).to_numpy(float)])
-    for _ in range(resamples if len(unique_days) > 1 else 0):
-        rows = np.concatenate([rows_by_day[d] for d in rng.choice(unique_days, len(unique_days))])
-        both = np.concatenate([rows, rows + n])
-        rxy, rxz, ryz = _rank_correlations(pooled_pred[both], pooled_real[both], pooled_move[both])
-        samples["spearman_pooled"].append(rxy)
-        samples["capture_top10"].append(top_decile_capture(pooled_pred[both], pooled_real[both]))
-        samples["partial_rank"].append(_partial(rxy, rxz, ryz))
-    for key, values in samples.items():
-        values = np.array([v for v in values if np.isfinite(v)])
+    flat, offsets = _draws(days, resamples, seed)
+    if len(flat) and flat.max() >= len(pooled_pred):
+        raise AssertionError("bootstrap rows outside the scored windows")  # compiled code does not check bounds
+    if np.isfinite(pooled_pred).all():
+        samples = _bootstrap(pooled_pred, pooled_real, *_truth(pooled_real, pooled_move, flat, offsets), flat, offsets)
+    else:  # NaN predictions: the reference path, whose ranking and ties treat NaN as numpy does
+        samples = np.array([_draw_metrics(pooled_pred[flat[a:b]], pooled_real[flat[a:b]], pooled_move[flat[a:b]])
+                            for a, b in zip(offsets[:-1], offsets[1:])]).reshape(-1, 3)
+    for column, key in enumerate(("spearman_pooled", "capture_top10", "partial_rank")):
+        values = samples[:, column]
+        values = values[np.isfinite(values)]
         result[f"{key}_ci_low"] = float(np.percentile(values, 2.5)) if len(values) else float("nan")
         result[f"{key}_ci_high"] = float(np.percentile(values, 97.5)) if len(values) else float("nan")
     result["windows"] = len(windows)
-    result["days"] = len(unique_days)
+    result["days"] = len(np.unique(days))
     result["realized_usd"] = float(windows["long_usd"].sum() + windows["short_usd"].sum())
     return result
+
+
+def _draw_metrics(pred: np.ndarray, real: np.ndarray, move: np.ndarray) -> tuple[float, float, float]:
+    rxy, rxz, ryz = _rank_correlations(pred, real, move)
+    return rxy, top_decile_capture(pred, real), _partial(rxy, rxz, ryz)
 
 
 def range_only(windows: pd.DataFrame) -> pd.DataFrame:

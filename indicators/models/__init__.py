@@ -109,7 +109,8 @@ def tier_rows(inputs: ModelInputs, idx: np.ndarray, anchors: list[tuple[np.ndarr
     created = known_ts(inputs, idx)
     # an age limit counts from the bar's open, as in the objective engine
     expires = inputs.bars["ts"].to_numpy("datetime64[ns]")[idx] + np.timedelta64(int(expiry_h * 3600), "s")
-    parts = []
+    # Columns are gathered as arrays and framed once: a frame per (side, anchor, tier) cost more than the math.
+    columns: dict[str, list] = {"created_ts": [], "side": [], "price": [], "size": [], "expires_ts": [], "half_life_h": []}
     for side, usd in (("long", long_usd), ("short", short_usd)):
         keep = usd > 0
         if not keep.any():
@@ -119,14 +120,19 @@ def tier_rows(inputs: ModelInputs, idx: np.ndarray, anchors: list[tuple[np.ndarr
                 prices = inputs.price_for(side, entry[keep], leverage)
                 if prices is None or weight <= 0:
                     continue
-                part = {"created_ts": created[keep], "side": side, "price": np.asarray(prices, float),
-                        "size": usd[keep] * share * weight / total, "expires_ts": expires[keep]}
+                n = int(keep.sum())
+                columns["created_ts"].append(created[keep])
+                columns["side"].append(np.full(n, side, dtype=object))
+                columns["price"].append(np.broadcast_to(np.asarray(prices, float), n))
+                columns["size"].append(usd[keep] * share * weight / total)
+                columns["expires_ts"].append(expires[keep])
                 if half_lives_h is not None:
-                    part["half_life_h"] = float(half_lives_h[leverage])
-                parts.append(pd.DataFrame(part))
-    if not parts:
+                    columns["half_life_h"].append(np.full(n, float(half_lives_h[leverage])))
+    if not columns["side"]:
         return pd.DataFrame({c: pd.Series(dtype="datetime64[ns]" if c.endswith("_ts") else float) for c in LEVEL_COLUMNS})
-    return pd.concat(parts, ignore_index=True)
+    if half_lives_h is None:
+        del columns["half_life_h"]
+    return pd.DataFrame({name: np.concatenate(parts) for name, parts in columns.items()})
 
 
 def equal_tiers(leverages=LEVERAGES) -> dict[int, float]:

@@ -304,8 +304,15 @@ def normalize(table: str, frame: pd.DataFrame, *, venue: str, symbol: str, sourc
     valid = first_failure < 0
     key = NATURAL_KEYS[table]
     duplicate = np.zeros(len(frame), dtype=bool)
-    valid_rows = np.flatnonzero(valid)
-    duplicate[valid] = pd.DataFrame(dict(enumerate(_key_arrays(out, key, codes, valid_rows)))).duplicated(keep="first").to_numpy()
+    keys = _key_arrays(out, key, codes, np.flatnonzero(valid))
+    in_order = _sorted_by(keys)
+    if in_order:  # sorted: a duplicate equals the row before it on every key (what duplicated(keep="first") finds)
+        same = np.ones(max(len(keys[0]) - 1, 0), dtype=bool)
+        for x in keys:
+            same &= x[1:] == x[:-1]
+        duplicate[valid] = np.concatenate([[False], same]) if len(keys[0]) else same
+    else:
+        duplicate[valid] = pd.DataFrame(dict(enumerate(keys))).duplicated(keep="first").to_numpy()
     if duplicate.any():
         record("+".join(key), duplicate, pd.Series("duplicate natural key; first occurrence kept", index=frame.index[duplicate]))
 
@@ -331,6 +338,6 @@ def normalize(table: str, frame: pd.DataFrame, *, venue: str, symbol: str, sourc
     rows.insert(1, "symbol", symbol)
     if table == "liquidations":
         rows["source"] = source
-    if not _sorted_by(_key_arrays(out, key, codes, np.flatnonzero(~bad))):
+    if not in_order:  # (rows in order stay in order when some are rejected)
         rows = rows.sort_values(key, kind="stable")
     return Normalized(rows=rows.reset_index(drop=True), rejects=rejects.reset_index(drop=True))

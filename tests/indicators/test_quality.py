@@ -122,7 +122,7 @@ def reference_score_intervals(pred: pd.DataFrame, windows: pd.DataFrame, resampl
     unique_days = np.unique(days)
     rng = np.random.default_rng(seed)
     rows_by_day = {d: np.flatnonzero(days == d) for d in unique_days}
-    samples = {k: [] for k in ("spearman_pooled", "capture_top10")}
+    samples = {k: [] for k in ("spearman_pooled", "capture_top10", "partial_rank")}
     for _ in range(resamples):
         rows = np.concatenate([rows_by_day[d] for d in rng.choice(unique_days, len(unique_days))])
         m = _metrics(pred["long_pred"].to_numpy(float)[rows], pred["short_pred"].to_numpy(float)[rows], windows.iloc[rows])
@@ -135,8 +135,9 @@ def reference_score_intervals(pred: pd.DataFrame, windows: pd.DataFrame, resampl
     return out
 
 
+@pytest.mark.parametrize("ties", [False, True], ids=["distinct", "tied"])
 @pytest.mark.parametrize("seed", [1, 7, 99])
-def test_the_index_array_bootstrap_gives_the_same_intervals_for_the_same_seed(seed):
+def test_the_index_array_bootstrap_gives_the_same_intervals_for_the_same_seed(seed, ties):
     rng = np.random.default_rng(seed)
     n = 24 * 12
     windows = pd.DataFrame({"day": np.repeat(pd.date_range("2026-03-01", periods=12).date, 24),
@@ -144,6 +145,8 @@ def test_the_index_array_bootstrap_gives_the_same_intervals_for_the_same_seed(se
                             "long_usd": rng.gamma(0.3, 1e5, n) * (rng.random(n) < 0.4),
                             "short_usd": rng.gamma(0.3, 1e5, n) * (rng.random(n) < 0.4)})
     pred = pd.DataFrame({"long_pred": rng.gamma(1.0, 1e6, n), "short_pred": rng.gamma(1.0, 1e6, n)})
+    if ties:  # levels of equal size: groups of tied predictions straddle the top-decile cut
+        pred = (pred / 1e6).round() * 1e6
     fast = score(pred, windows, resamples=60, seed=seed)
     slow = reference_score_intervals(pred, windows, 60, seed)
     assert {k: fast[k] for k in slow} == slow

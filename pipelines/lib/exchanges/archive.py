@@ -15,7 +15,9 @@ import hashlib
 import io
 import os
 import zipfile
+from collections import deque
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import duckdb
@@ -73,11 +75,12 @@ def verify(zip_bytes: bytes, checksum_text: str, path: str) -> str:
     return actual
 
 
-def read_csv_from_zip(zip_bytes: bytes, path: str, columns: list[str], numeric: tuple[str, ...] = ()) -> pd.DataFrame:
+def read_csv_from_zip(zip_bytes: bytes, path: str, columns: list[str], numeric: tuple[str, ...] = (),
+                      wanted: tuple[str, ...] = ()) -> pd.DataFrame:
     """The one CSV inside an archive zip; a header row is detected and skipped.
 
     Newer kline files have a header and older ones do not: a first cell that is not a number is a header.
-    The `numeric` columns are parsed as float64 by the CSV reader (correctly rounded, as `float()`); a
+    Only `wanted` columns are parsed when given (and present). The `numeric` columns are parsed as float64 by the CSV reader (correctly rounded, as `float()`); a
     file where any of them holds something else is read again all as text, so normalize() names the
     bad value in a reject instead of the whole file failing.
     """
@@ -93,9 +96,12 @@ def read_csv_from_zip(zip_bytes: bytes, path: str, columns: list[str], numeric: 
     has_header = not first.replace(b".", b"", 1).isdigit()
 
     def read(types) -> pd.DataFrame:
-        frame = pd.read_csv(io.BytesIO(text), dtype=types, header=0 if has_header else None, keep_default_na=False,
-                            na_values=[""] if types is not str else None, names=None if has_header else columns)
-        return frame
+        # Only the columns used are parsed (when the file has them all: else all, and the caller names what is missing).
+        header = text.split(b"\n", 1)[0].decode(errors="replace").strip().split(",") if has_header else columns
+        used = [c for c in columns if c in numeric or c in wanted] if wanted and set(wanted) <= set(header) else None
+        return pd.read_csv(io.BytesIO(text), dtype=types, header=0 if has_header else None, keep_default_na=False,
+                           na_values=[""] if types is not str else None, names=None if has_header else columns,
+                           usecols=used)
 
     if not has_header:
         width = text.split(b"\n", 1)[0].count(b",") + 1
@@ -103,7 +109,7 @@ def read_csv_from_zip(zip_bytes: bytes, path: str, columns: list[str], numeric: 
             raise SourceFormatError(f"binance-archive {path}: {width} columns without a header, expected {len(columns)}")
     if numeric:
         try:
-            return read({c: "float64" for c in numeric} | {c: str for c in columns if c not in numeric})
+            return read({c: "float64" for c in numeric} | {c: str for c in columns if c not in numeric and (not wanted or c in wanted)})
         except (ValueError, TypeError):
             pass
     return read(str)
@@ -225,6 +231,11 @@ def _rows_on(loaded: _Loaded, day: dt.date) -> int:
     return sum(loaded.per_day[n].get(day, 0) for n in range(len(loaded.parts)))
 
 
+# Files are downloaded, verified and parsed this many ahead by one background thread while the loader
+# normalizes and writes the current one: the network and zlib wait off the main thread.
+PREFETCH = 2
+
+
 def backfill(con: duckdb.DuckDBPyConnection, listings: list[tuple[str, Listing]], start: dt.date, end: dt.date,
              datasets: tuple[str, ...] = DATASETS, *, env: Mapping[str, str] = os.environ,
              settings: HttpSettings = HttpSettings(), force: bool = False,
@@ -232,46 +243,55 @@ def backfill(con: duckdb.DuckDBPyConnection, listings: list[tuple[str, Listing]]
     """Load [start, end] (inclusive) of `datasets` for each (symbol, binance listing).
 
     Klines of a calendar month wholly inside the range and not yet loaded come from the monthly file
-    (one download instead of ~30; a month not published yet falls back to its daily files).
+    (one download instead of ~30; a month not published yet, or refused, falls back to its daily files).
     """
-    http = VenueHttp("binance-archive", archive_url(env), timeout=(min(5.0, settings.timeout), settings.timeout),
-                     retries=settings.retries, backoff=settings.backoff)
+    # The background thread has its own HTTP session: a requests.Session is not shared across threads.
+    https = [VenueHttp("binance-archive", archive_url(env), timeout=(min(5.0, settings.timeout), settings.timeout),
+                       retries=settings.retries, backoff=settings.backoff) for _ in range(2)]
     report = BackfillReport()
     days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     try:
-        for symbol, listing in listings:
-            for dataset in datasets:
-                done = set() if force else loaded_days(con, ledger_name(dataset, interval), symbol)
-                slices = _Slices(con, report, dataset, symbol, interval)
-                for unit in _units(dataset, [d for d in days if d not in done]):
-                    loaded = None
-                    try:
-                        loaded = _download(http, report, dataset, symbol, listing, unit, interval)
-                    except (ExchangeError, SourceFormatError) as exc:
-                        report.failed.append(str(exc))
-                    if loaded is None and len(unit) > 1:  # no monthly file (yet): the month's daily files
-                        for day in unit:
-                            try:
-                                one = _download(http, report, dataset, symbol, listing, [day], interval)
-                            except (ExchangeError, SourceFormatError) as exc:
-                                report.failed.append(str(exc))
-                                one = None
-                            slices.add(one) if one is not None else slices.flush()
-                    elif loaded is not None:
-                        slices.add(loaded)
-                    else:
-                        slices.flush()
-                    if progress:
-                        for day in unit:
-                            progress(f"{dataset} {symbol} {day}")
-                slices.flush()
-                for day in days:
-                    if day in done:
-                        report.skipped.append((dataset, symbol, day))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive-fetch") as pool:
+            for symbol, listing in listings:
+                for dataset in datasets:
+                    done = set() if force else loaded_days(con, ledger_name(dataset, interval), symbol)
+                    slices = _Slices(con, report, dataset, symbol, interval)
+                    waiting = deque(_units(dataset, [d for d in days if d not in done]))
+                    inflight: deque = deque()
+
+                    def submit(unit: list[dt.date], first: bool = False) -> None:
+                        item = (unit, pool.submit(_fetch, https[1], dataset, listing, unit, interval))
+                        inflight.appendleft(item) if first else inflight.append(item)
+
+                    while waiting or inflight:
+                        while waiting and len(inflight) < PREFETCH:
+                            submit(waiting.popleft())
+                        unit, future = inflight.popleft()
+                        loaded = None
+                        try:
+                            fetched = future.result()
+                            if fetched is None and len(unit) == 1:
+                                report.unpublished.append(archive_path(dataset, listing.instrument, unit[0], interval))
+                            loaded = _checked(fetched, report, dataset, symbol, unit, interval) if fetched else None
+                        except (ExchangeError, SourceFormatError) as exc:
+                            report.failed.append(str(exc))
+                        if loaded is None and len(unit) > 1:  # no monthly file (yet): the month's daily files, next
+                            for day in reversed(unit):
+                                submit([day], first=True)
+                            continue
+                        slices.add(loaded) if loaded is not None else slices.flush()
                         if progress:
-                            progress(f"{dataset} {symbol} {day}")
+                            for day in unit:
+                                progress(f"{dataset} {symbol} {day}")
+                    slices.flush()
+                    for day in days:
+                        if day in done:
+                            report.skipped.append((dataset, symbol, day))
+                            if progress:
+                                progress(f"{dataset} {symbol} {day}")
     finally:
-        http.close()
+        for http in https:
+            http.close()
     return report
 
 
@@ -297,28 +317,42 @@ def ledger_name(dataset: str, interval: str) -> str:
     return f"klines:{interval}" if dataset == "klines" and interval != LEDGER_KLINES_INTERVAL else dataset
 
 
-def _download(http: VenueHttp, report: BackfillReport, dataset: str, symbol: str, listing: Listing,
-              days: list[dt.date], interval: str) -> _Loaded | None:
-    """One archive file (a day's, or a month's when `days` is a month), verified and normalized; None when
-    not published (a daily 404 is reported as unpublished, a monthly one just falls back to the days)."""
+@dataclass(frozen=True)
+class _Fetched:
+    path: str
+    url: str
+    sha256: str
+    frame: pd.DataFrame
+
+
+def _fetch(http: VenueHttp, dataset: str, listing: Listing, days: list[dt.date], interval: str) -> _Fetched | None:
+    """One archive file (a day's, or a month's when `days` is a month), verified against its `.CHECKSUM`
+    and parsed; None when it is not published (404). Runs in the prefetch thread: no shared state."""
     monthly = len(days) > 1
     path = (monthly_archive_path(dataset, listing.instrument, days[0], interval) if monthly
             else archive_path(dataset, listing.instrument, days[0], interval))
     zip_bytes = http.download(path)
     if zip_bytes is None:
-        if not monthly:
-            report.unpublished.append(path)
         return None
     checksum = http.download(path + ".CHECKSUM")
     if checksum is None:
         raise ChecksumMismatch("binance-archive", path + ".CHECKSUM", "missing: the zip cannot be verified, not loaded")
     sha256 = verify(zip_bytes, checksum.decode(errors="replace"), path)
-    source = f"binance-archive:{path}"
     if dataset == "klines":
-        frame = read_csv_from_zip(zip_bytes, path, KLINE_COLUMNS, numeric=KLINE_NUMBERS)
-        raw_parts = [("klines", interval, kline_rows(frame, path, interval))]
+        frame = read_csv_from_zip(zip_bytes, path, KLINE_COLUMNS, numeric=KLINE_NUMBERS, wanted=KLINE_NUMBERS)
     else:
         frame = read_csv_from_zip(zip_bytes, path, list(METRICS_FIELDS), numeric=METRICS_FIELDS[1:])
+    return _Fetched(path, http.base_url + path, sha256, frame)
+
+
+def _checked(fetched: _Fetched, report: BackfillReport, dataset: str, symbol: str, days: list[dt.date],
+             interval: str) -> _Loaded:
+    """A fetched file's rows normalized (every rule), all inside its day or month."""
+    path, frame, monthly = fetched.path, fetched.frame, len(days) > 1
+    source = f"binance-archive:{path}"
+    if dataset == "klines":
+        raw_parts = [("klines", interval, kline_rows(frame, path, interval))]
+    else:
         five, hourly, dropped = metrics_rows(frame, path)
         report.duplicates_dropped += dropped
         raw_parts = [("open_interest", "5m", five), ("open_interest", "1h", hourly)]
@@ -334,4 +368,4 @@ def _download(http: VenueHttp, report: BackfillReport, dataset: str, symbol: str
     rejects = pd.concat([b.rejects for _, _, b in parts]).drop_duplicates(["field", "reason", "payload"])
     # A row whose timestamp cannot be read still belongs to its file's day: stored (and replaced) with it.
     rejects["day"] = rejects["day"].where(rejects["day"].notna(), days[0])
-    return _Loaded(days, parts, rejects, http.base_url + path, sha256, source)
+    return _Loaded(days, parts, rejects, fetched.url, fetched.sha256, source)
