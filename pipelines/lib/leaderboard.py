@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -59,13 +60,33 @@ def model_inputs(con, symbol: str, venues: list[str], interval: str, start: dt.d
     venue_bars = {v: bars_with_total_oi(klines, g) for v, g in oi.groupby("venue")}  # the same gap rule as the sum
     return ModelInputs(bars=bars, venue_bars=venue_bars, bar=pd.Timedelta(seconds=INTERVAL_SECONDS[interval]),
                        price_for=default_price_for(symbol, day),
-                       tiers_for=lambda p: margin_tiers(ALL_VENUES, symbol, day, p)), venue
+                       tiers_for=partial(margin_tiers, ALL_VENUES, symbol, day)), venue
 
 
-def build(con, symbol: str, venues: list[str], start: dt.date, end: dt.date, interval: str, window: str = DEFAULT_WINDOW,
-          split: dt.date | None = None, realized: str = "auto", resamples: int = 200, models: list[str] | None = None) -> Leaderboard:
-    """The leaderboard of [start, end]. Raises ValueError when there is nothing to score."""
-    began = time.perf_counter()
+@dataclass(frozen=True)
+class Prepared:
+    """Everything a leaderboard computes from, read from the warehouse: plain frames and names, so the
+    computation can run in a worker process (`compute`) while the asset keeps the one DuckDB writer."""
+
+    symbol: str
+    day: dt.date  # the as-of day: the liquidation geometry in force
+    interval: str
+    venue: str  # where the bars' prices come from
+    bars: pd.DataFrame
+    venue_bars: dict[str, pd.DataFrame]
+    windows: pd.DataFrame
+    scored: np.ndarray
+    first_test: dt.date
+    models: tuple[str, ...]
+    window: str
+    realized: str
+    resamples: int
+
+
+def prepare(con, symbol: str, venues: list[str], start: dt.date, end: dt.date, interval: str, window: str = DEFAULT_WINDOW,
+            split: dt.date | None = None, realized: str = "auto", resamples: int = 200,
+            models: list[str] | None = None) -> Prepared:
+    """Read what the leaderboard of [start, end] needs. Raises NothingToScore when there is nothing to score."""
     range_start = dt.datetime.combine(start, dt.time())
     range_end = dt.datetime.combine(end + dt.timedelta(days=1), dt.time())
     history_start = range_start - LOOKBACK
@@ -83,17 +104,34 @@ def build(con, symbol: str, venues: list[str], start: dt.date, end: dt.date, int
     if split is None and len(truth_days) < 2:
         raise NothingToScore(f"{symbol}: realized liquidations on {len(truth_days)} day(s) of {start} → {end}: "
                              "a time split needs at least 2")
-    first_test = split or leaderboard.default_split(truth_days)
     chosen = registry()
     if models:
         unknown = sorted(set(models) - set(chosen))
         if unknown:
             raise ValueError(f"unknown model(s) {', '.join(unknown)}: expected some of {', '.join(chosen)}")
         chosen = {name: m for name, m in chosen.items() if name in models or m.kind == "baseline"}
-    inputs = replace(inputs, windows=windows)
-    table, predictions = leaderboard.evaluate(chosen, inputs, windows, scored, first_test, resamples=resamples)
-    test_windows = windows[scored & (windows["day"].to_numpy() >= first_test)].reset_index(drop=True)
-    return Leaderboard(table, test_windows, predictions, window, truth.description, venue, time.perf_counter() - began)
+    return Prepared(symbol, end, interval, venue, inputs.bars, inputs.venue_bars, windows, scored,
+                    split or leaderboard.default_split(truth_days), tuple(chosen), window, truth.description, resamples)
+
+
+def compute(prepared: Prepared) -> Leaderboard:
+    """The leaderboard from what `prepare` read: every chosen model tuned on the training days, scored
+    on both parts. Pure (no warehouse): runs in a worker process as well as here."""
+    began = time.perf_counter()
+    p = prepared
+    inputs = ModelInputs(bars=p.bars, venue_bars=p.venue_bars, bar=pd.Timedelta(seconds=INTERVAL_SECONDS[p.interval]),
+                         price_for=default_price_for(p.symbol, p.day),
+                         tiers_for=partial(margin_tiers, ALL_VENUES, p.symbol, p.day), windows=p.windows)
+    chosen = {name: model for name, model in registry().items() if name in p.models}
+    table, predictions = leaderboard.evaluate(chosen, inputs, p.windows, p.scored, p.first_test, resamples=p.resamples)
+    test_windows = p.windows[p.scored & (p.windows["day"].to_numpy() >= p.first_test)].reset_index(drop=True)
+    return Leaderboard(table, test_windows, predictions, p.window, p.realized, p.venue, time.perf_counter() - began)
+
+
+def build(con, symbol: str, venues: list[str], start: dt.date, end: dt.date, interval: str, window: str = DEFAULT_WINDOW,
+          split: dt.date | None = None, realized: str = "auto", resamples: int = 200, models: list[str] | None = None) -> Leaderboard:
+    """The leaderboard of [start, end], read and computed here. Raises NothingToScore when there is nothing to score."""
+    return compute(prepare(con, symbol, venues, start, end, interval, window, split, realized, resamples, models))
 
 
 def _short(params: str) -> str:

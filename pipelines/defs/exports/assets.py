@@ -3,9 +3,6 @@ day and a `latest/` copy. They sit downstream of the level tables and their bloc
 day that fails validation is never exported."""
 
 import datetime as dt
-import os
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 
 import dagster as dg
 import pandas as pd
@@ -21,6 +18,7 @@ from pipelines.lib.margin import ALL_VENUES
 from pipelines.lib.charts import markdown_image, render_pictures
 from pipelines.lib.market import INTERVAL_SECONDS, load_klines, price_venue
 from pipelines.lib.progress import report
+from pipelines.lib.workers import thunks
 from pipelines.defs.symbol_days import SymbolDays
 
 LEVEL_FILES = ("levels.csv", "levels.parquet", "levels.json")
@@ -179,12 +177,8 @@ def pictures(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlis
                 work.run(spec.symbol, day, lambda: picture_inputs(day, spec))
         # Rendering is CPU-bound matplotlib work with no warehouse access: spread it over the cores,
         # unless there are too few pictures to pay for starting the workers.
-        if len(jobs) <= IN_PROCESS_PICTURES:
-            rendered = [work.run(job[1], job[0], lambda job=job: render_pictures(job[1:], job[0])) for job in jobs]
-        else:
-            with ProcessPoolExecutor(max_workers=min(2, os.cpu_count() or 1), mp_context=get_context("spawn")) as pool:
-                futures = [pool.submit(render_pictures, job[1:], job[0]) for job in jobs]
-                rendered = [work.run(job[1], job[0], future.result) for job, future in zip(jobs, futures)]
+        renders = thunks(render_pictures, [(job[1:], job[0]) for job in jobs], small=IN_PROCESS_PICTURES)
+        rendered = [work.run(job[1], job[0], render) for job, render in zip(jobs, renders)]
     written, images = [], {}
     for (day, symbol, folder, *_), pngs in zip(jobs, rendered):
         if pngs is None:

@@ -19,6 +19,10 @@ from pipelines.lib.charts import markdown_image
 from pipelines.lib.progress import report
 from pipelines.lib.report import SUMMARY_WIDTH
 from pipelines.lib.warehouse import replace_as_of
+from pipelines.lib.workers import thunks
+
+# Symbols fitted in the asset's own process; beyond this the workers pay for starting (~3 s, once per run).
+IN_PROCESS_SYMBOLS = 4
 
 COLUMNS = ["as_of", "symbol", "part", "model", "kind", "params", "candidates", "window_minutes", "realized", "first_test_day",
            *METRICS, "lift_vs_range", "verdict"]
@@ -54,19 +58,25 @@ def level_leaderboard(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
     shown = []
     with warehouse(duckdb) as con:
         work = SymbolDays(context, con, ["levels", "leaderboard"])
+        prepared: list[lb.Prepared] = []
         for spec in watchlist.specs():
-            def one(spec=spec):
+            def read(spec=spec):
                 try:
-                    board = lb.build(con, spec.symbol, list(spec.listings), start, day, spec.interval)
+                    prepared.append(lb.prepare(con, spec.symbol, list(spec.listings), start, day, spec.interval))
                 except lb.NothingToScore as exc:
                     replace_as_of(con, "levels.leaderboard", day, spec.symbol, pd.DataFrame(columns=COLUMNS))
                     report(context, shorten(f"levels.leaderboard {spec.symbol}: not scored: {exc}", SUMMARY_WIDTH - 2))
-                    return
-                replace_as_of(con, "levels.leaderboard", day, spec.symbol, leaderboard_rows(board, spec.symbol, day))
-                shown.append((spec.symbol, board))
-                report(context, shorten(f"levels.leaderboard {spec.symbol} as of {day}: {board.verdict}", SUMMARY_WIDTH - 2))
 
-            work.run(spec.symbol, day, one)
+            work.run(spec.symbol, day, read)
+        # Fitting every model is pure compute: on all cores when there are enough symbols to pay for the workers.
+        for item, computed in zip(prepared, thunks(lb.compute, [(p,) for p in prepared], small=IN_PROCESS_SYMBOLS)):
+            def write(item=item, computed=computed):
+                board = computed()
+                replace_as_of(con, "levels.leaderboard", day, item.symbol, leaderboard_rows(board, item.symbol, day))
+                shown.append((item.symbol, board))
+                report(context, shorten(f"levels.leaderboard {item.symbol} as of {day}: {board.verdict}", SUMMARY_WIDTH - 2))
+
+            work.run(item.symbol, day, write)
     metadata = {"dagster/table_name": dg.MetadataValue.text("levels.leaderboard"), "as_of": dg.MetadataValue.text(str(day)),
                 "symbols_scored": dg.MetadataValue.int(len(shown)), **work.metadata()}
     for symbol, board in shown[:3]:

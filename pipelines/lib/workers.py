@@ -1,0 +1,70 @@
+"""Per-symbol compute on every core, with DuckDB's one-writer rule kept: the asset reads its inputs and
+writes its rows in its own process; only pure work (rendering, model fitting) goes to worker processes.
+
+One pool per process, started on first use and reused by every asset of a run (starting two spawned
+workers costs ~3 s: a run pays it once, and only when some asset has enough work to gain from it).
+Workers are spawned, not forked: the parent holds DuckDB and numba threads a fork would copy mid-state.
+`LIQLEVELS_WORKERS` sets the number of worker processes (default: the machine's cores, at most 4;
+0 or 1 computes everything in the asset's own process).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from functools import partial
+from multiprocessing import get_context
+
+_pool: ProcessPoolExecutor | None = None
+
+
+def worker_count(env=os.environ) -> int:
+    value = env.get("LIQLEVELS_WORKERS", "")
+    if value == "":
+        return min(4, os.cpu_count() or 1)
+    if not value.isdigit():
+        raise ValueError(f"LIQLEVELS_WORKERS={value!r}: expected a whole number of worker processes (0 = none)")
+    return int(value)
+
+
+def _shared_pool() -> ProcessPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ProcessPoolExecutor(max_workers=worker_count(), mp_context=get_context("spawn"))
+        atexit.register(_pool.shutdown, cancel_futures=True)
+    return _pool
+
+
+def _reset() -> None:
+    global _pool
+    if _pool is not None:
+        _pool.shutdown(wait=False, cancel_futures=True)
+    _pool = None
+
+
+def thunks(fn: Callable, jobs: Sequence[tuple], small: int) -> list[Callable[[], object]]:
+    """One zero-argument callable per job giving `fn(*job)`: computed in the worker processes when there
+    are more than `small` jobs and more than one worker, else in this process when called.
+
+    Calling a thunk re-raises the job's exception, so each job's failure stays that job's (a symbol-day
+    note), and a worker that died fails only the jobs it held; the next call starts a fresh pool.
+    """
+    if len(jobs) <= small or worker_count() < 2:
+        return [partial(fn, *job) for job in jobs]
+    try:
+        futures = [_shared_pool().submit(fn, *job) for job in jobs]
+    except BrokenProcessPool:
+        _reset()
+        futures = [_shared_pool().submit(fn, *job) for job in jobs]
+
+    def result(future):
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            _reset()
+            raise
+
+    return [partial(result, f) for f in futures]
