@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from indicators.objective import PRESETS, compute_levels
-from pipelines.defs.levels.assets import levels_as_of
+from pipelines.lib.objective_day import levels_as_of
 from pipelines.lib.margin import margin_tiers
 from tests.conftest import BUNDLED_DATA
 from tests.pipelines.dagster_helpers import run_range

@@ -58,3 +58,17 @@ def test_a_leaderboard_fitted_in_a_worker_equals_the_one_fitted_here(bundled_war
     assert set(here.predictions) == set(there.predictions)
     for model, frame in here.predictions.items():
         pd.testing.assert_frame_equal(frame, there.predictions[model])
+
+
+def test_objective_levels_computed_in_a_worker_equal_those_computed_here(bundled_warehouse, monkeypatch):
+    from pipelines.lib.objective_day import objective_compute, objective_inputs
+
+    monkeypatch.setenv("LIQLEVELS_WORKERS", "2")
+    with duckdb.connect(str(bundled_warehouse[0]), read_only=True) as con:
+        inputs = objective_inputs(con, "BTC", ["binance", "bybit", "okx", "hyperliquid"], LEVEL_DAY, "1h")
+        stored = con.execute("select count(*) from levels.objective where as_of = ? and symbol = 'BTC'", [LEVEL_DAY]).fetchone()[0]
+    here_rows, here_bars = objective_compute(inputs)
+    ((there_rows, there_bars),) = [t() for t in workers.thunks(objective_compute, [(inputs,)], small=0)]
+    assert len(here_rows) == stored > 0
+    pd.testing.assert_frame_equal(here_rows, there_rows)
+    pd.testing.assert_frame_equal(here_bars, there_bars)

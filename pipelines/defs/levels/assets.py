@@ -1,82 +1,23 @@
 """Level tables computed from the raw tables."""
 
-import datetime as dt
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from indicators.objective import PRESETS, compute_levels, refine_fills
 from pipelines.defs.ingest.assets import partition_days
 from pipelines.defs.partitions import daily_partitions
 from pipelines.defs.resources import DUCKDB_POOL, WatchlistResource, warehouse
 from pipelines.lib.charts import levels_chart, markdown_image
-from pipelines.lib.margin import ALL_VENUES, margin_tiers
-from pipelines.lib.market import (INTERVAL_SECONDS, IntervalMismatch, bars_with_oi, bars_with_total_oi, finer_klines, load_klines,
-                                  load_open_interest, mismatch_message, price_venue)
+from pipelines.lib.margin import ALL_VENUES
+from pipelines.lib.objective_day import objective_compute, objective_inputs
 from pipelines.lib.progress import report
 from pipelines.defs.symbol_days import SymbolDays
-from pipelines.lib.ids import join_ids
 from pipelines.lib.warehouse import replace_as_of
-from pipelines.lib.watchlist import AGGREGATOR_VENUES
+from pipelines.lib.workers import thunks
 
-OBJECTIVE_COLUMNS = ["as_of", "level_id", "preset", "venue", "symbol", "side", "leverage", "created_ts", "known_ts", "base_price",
-                     "liq_price", "initial_notional_usd", "notional_usd", "size_class", "filled_ts", "expires_ts",
-                     "status", "liq_model"]
-
-
-def levels_as_of(levels: pd.DataFrame, day: dt.date) -> pd.DataFrame:
-    """Levels that stand at some point of `day`: active at its end, or filled/expired during it."""
-    start = pd.Timestamp(day)
-    end = start + pd.Timedelta(days=1)
-    standing = (levels["created_ts"] < end) & (levels["filled_ts"].isna() | (levels["filled_ts"] >= start)) & (levels["expires_ts"] > start)
-    return levels[standing]
-
-
-def with_level_ids(levels: pd.DataFrame, day: dt.date, preset_name: str, bar: dt.timedelta) -> pd.DataFrame:
-    """Level rows with their as-of day, preset, stable id and `known_ts` (the close of their bar, `created_ts` + `bar`)."""
-    out = levels.astype({c: str for c in ("venue", "symbol", "side", "size_class", "status", "liq_model")})
-    out["known_ts"] = pd.to_datetime(out["created_ts"]) + bar
-    out.insert(0, "as_of", day)
-    out.insert(1, "preset", preset_name)
-    out.insert(1, "level_id", join_ids(out["preset"], out["venue"], out["symbol"],
-                                       pd.to_datetime(out["created_ts"]).dt.strftime("%Y%m%dT%H%M%S"), out["side"],
-                                       out["leverage"].astype(str)))
-    return out[OBJECTIVE_COLUMNS]
-
-
-def objective_levels_for_day(con, symbol: str, venues: list[str], day: dt.date, interval: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(level rows of every preset and venue as of `day` at bars of `interval`, the day's price bars).
-
-    Raises `IntervalMismatch` when the symbol has candles or OI in the window but none usable at `interval`.
-    """
-    longest = max(PRESETS.values(), key=lambda p: p.warmup_hours * 3600 + p.baseline_bars * INTERVAL_SECONDS[interval])
-    warmup = dt.timedelta(hours=longest.warmup_hours, seconds=(longest.baseline_bars + 2) * INTERVAL_SECONDS[interval])
-    start = dt.datetime.combine(day, dt.time()) - warmup
-    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
-    problem = mismatch_message(con, symbol, interval, start, end)
-    if problem:
-        raise IntervalMismatch(problem)
-    price_from = price_venue(con, symbol, venues, interval, start, end)
-    if price_from is None:
-        return pd.DataFrame(columns=OBJECTIVE_COLUMNS), pd.DataFrame()
-    klines = load_klines(con, price_from, symbol, interval, start, end)
-    oi = load_open_interest(con, symbol, interval, start, end)
-    fine = finer_klines(con, price_from, symbol, interval, start, end)
-    series = {venue: bars_with_oi(klines, g) for venue, g in oi.groupby("venue")}
-    series[ALL_VENUES] = bars_with_total_oi(klines, oi[~oi["venue"].isin(AGGREGATOR_VENUES)])
-    frames = []
-    for preset_name, params in PRESETS.items():
-        for venue, bars in series.items():
-            levels = compute_levels(bars, params, venue=venue, symbol=symbol, tiers=margin_tiers(venue, symbol, day, params),
-                                    as_of_end=np.datetime64(end, "ns"))
-            if fine is not None:  # first touch from the finer candles (1m under 5m bars)
-                levels = refine_fills(levels, fine, np.timedelta64(INTERVAL_SECONDS[interval], "s"))
-            frames.append(with_level_ids(levels_as_of(levels, day), day, preset_name, dt.timedelta(seconds=INTERVAL_SECONDS[interval])))
-    day_bars = klines[klines["ts"] >= pd.Timestamp(day)]
-    frames = [f for f in frames if len(f)]
-    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=OBJECTIVE_COLUMNS)), day_bars
+# Symbols computed in the asset's own process per day; beyond this, in the shared worker processes.
+IN_PROCESS_SYMBOLS = 4
 
 
 @dg.asset(
@@ -99,9 +40,16 @@ def objective_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource, 
     with warehouse(duckdb) as con:
         work = SymbolDays(context, con, ["levels", "objective"], upstream=(["raw", "klines"], ["raw", "open_interest"]))
         for day in partition_days(context):
+            read: list[tuple] = []
             for spec in specs:
-                def one():
-                    rows, day_bars = objective_levels_for_day(con, spec.symbol, list(spec.listings), day, spec.interval)
+                def inputs(spec=spec):
+                    read.append((spec, objective_inputs(con, spec.symbol, list(spec.listings), day, spec.interval)))
+
+                work.run(spec.symbol, day, inputs)
+            # The engines are pure compute: on all cores when there are enough symbols; writes stay here.
+            for (spec, found), computed in zip(read, thunks(objective_compute, [(found,) for _, found in read], small=IN_PROCESS_SYMBOLS)):
+                def one(spec=spec, computed=computed):
+                    rows, day_bars = computed()
                     replace_as_of(con, "levels.objective", day, spec.symbol, rows)
                     return rows, day_bars
 
