@@ -111,8 +111,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
         report = backfill(con, listings, args.start, args.end, tuple(args.datasets), force=args.force, progress=progress,
                           interval=args.interval)
-    print(f"liqlevels backfill: {len(report.loaded)} files loaded "
-          f"({sum(r[3] for r in report.loaded):,} rows, {report.rejects} rejects, {report.duplicates_dropped} duplicate rows dropped), "
+    print(f"liqlevels backfill: {report.files} files loaded "
+          f"({len(report.loaded)} days, {sum(r[3] for r in report.loaded):,} rows, {report.rejects} rejects, {report.duplicates_dropped} duplicate rows dropped), "
           f"{len(report.skipped)} already loaded, {len(report.unpublished)} not published, {len(report.failed)} failed")
     for path in report.unpublished[:10]:
         print(f"  not published: {path}")

@@ -139,3 +139,36 @@ def test_backfill_checks_loads_resumes_and_refuses_a_bad_checksum(archive, wareh
 def test_other_venues_have_no_archive(capsys):
     assert main(["backfill", "--venue", "okx", "--symbol", "BTC", "--start", "2026-03-01", "--end", "2026-03-02"]) == 2
     assert "no bulk archive for okx" in capsys.readouterr().err
+
+
+def _kline_lines(frame: pd.DataFrame) -> list[str]:
+    opens = frame["ts"].astype("datetime64[ms]").astype("int64").to_numpy()
+    return [f"{t},{r.open},{r.high},{r.low},{r.close},{r.volume},{t + 3_599_999},0,0,0,0,0" for t, r in zip(opens, frame.itertuples())]
+
+
+def test_a_whole_month_comes_from_its_monthly_file_and_an_unpublished_month_from_its_days(tmp_path, monkeypatch, warehouse_file, capsys):
+    from pipelines.lib.exchanges.archive import monthly_archive_path
+
+    root = tmp_path / "vision"
+    february = [dt.date(2026, 2, 1) + dt.timedelta(days=i) for i in range(28)]
+    month = pd.concat([candles(d) for d in february], ignore_index=True)
+    write_zip(root, monthly_archive_path("klines", "BTCUSDT", february[0]), "\n".join([HEADER] + _kline_lines(month)) + "\n")
+    for day in (dt.date(2026, 1, 31), dt.date(2026, 3, 1), dt.date(2026, 3, 2)):  # March has no monthly file yet
+        write_zip(root, archive_path("klines", "BTCUSDT", day), "\n".join([HEADER] + _kline_lines(candles(day))) + "\n")
+    served = Archive(root)
+    monkeypatch.setenv("LIQLEVELS_BINANCE_ARCHIVE_URL", served.url)
+    try:
+        code = main(["backfill", "--venue", "binance", "--symbol", "BTC", "--start", "2026-01-31", "--end", "2026-03-02",
+                     "--datasets", "klines", "--quiet"])
+    finally:
+        served.server.shutdown()
+    assert code == 0, capsys.readouterr()
+    assert "4 files loaded (31 days" in capsys.readouterr().out
+    wanted = [p.rsplit("/", 1)[1] for p in served.requests if not p.endswith(".CHECKSUM")]
+    assert wanted == ["BTCUSDT-1h-2026-01-31.zip", "BTCUSDT-1h-2026-02.zip", "BTCUSDT-1h-2026-03-01.zip", "BTCUSDT-1h-2026-03-02.zip"]
+    stored = query(warehouse_file, "select ts, close from raw.klines where venue = 'binance' order by ts")
+    expected = pd.concat([candles(dt.date(2026, 1, 31)), month, candles(dt.date(2026, 3, 1)), candles(dt.date(2026, 3, 2))])
+    assert [ts for ts, _ in stored] == expected["ts"].tolist()
+    np.testing.assert_array_equal([c for _, c in stored], expected["close"].to_numpy())
+    ledger = query(warehouse_file, "select count(*), count(distinct url) from ops.archive_loads")
+    assert ledger == [(31, 4)]  # every day recorded, the February days under the monthly file's URL

@@ -153,6 +153,7 @@ class BackfillReport:
     failed: list[str] = field(default_factory=list)
     rejects: int = 0
     duplicates_dropped: int = 0
+    files: int = 0  # archive files loaded (a monthly file loads a month of days)
 
 
 def loaded_days(con: duckdb.DuckDBPyConnection, dataset: str, symbol: str) -> set[dt.date]:
@@ -222,6 +223,7 @@ class _Slices:
             inserts=[("ops.archive_loads", ledger)],
         )
         self.report.rejects += len(rejects)
+        self.report.files += len(items)
         self.report.loaded.extend((self.dataset, self.symbol, day, _rows_on(i, day)) for i in items for day in i.days)
 
 
