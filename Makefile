@@ -33,6 +33,8 @@ bench: setup
 	$(PY) bench/behavioral.py
 	$(PY) bench/nightly.py
 	$(PY) bench/leaderboard.py
+	$(PY) bench/ingest.py
+	$(PY) bench/nightly_many.py
 
 # Regenerate the lock after editing pyproject.toml dependencies.
 lock:

@@ -27,7 +27,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from pipelines.lib.normalize import Normalized, SourceFormatError, normalize
+from pipelines.lib.normalize import TABLE_FIELDS, Normalized, SourceFormatError, normalize
 from pipelines.lib.watchlist import validate_symbol, validate_venue
 
 TABLES = ("klines", "open_interest", "funding", "liquidations", "liquidation_history")
@@ -94,7 +94,7 @@ def _in_range(ts_type: str, start: dt.datetime, end: dt.datetime) -> tuple[str, 
 def _relation(cur: duckdb.DuckDBPyConnection, path: Path, venue: str) -> duckdb.DuckDBPyRelation:
     try:
         if path.suffix == ".parquet":
-            return cur.read_parquet(str(path))
+            return cur.read_parquet(str(path), file_row_number=True)
         # Everything as text: normalize() decides what is a number, so "12,3" or "abc" in a
         # price column becomes a reject instead of silently turning the column into NaN.
         return cur.read_csv(str(path), header=True, all_varchar=True)
@@ -102,23 +102,60 @@ def _relation(cur: duckdb.DuckDBPyConnection, path: Path, venue: str) -> duckdb.
         raise SourceFormatError(f"{venue} file {path}: cannot be read ({type(exc).__name__}: {exc})") from exc
 
 
-def _read(path: Path, venue: str, start: dt.datetime, end: dt.datetime) -> tuple[pd.DataFrame, tuple | None]:
+FILE_ROW = "__file_row"
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class NonFinite(Exception):
+    """The typed CSV read met a value it cannot (or should not) convert: read the file as text."""
+
+
+def _read(path: Path, venue: str, start: dt.datetime, end: dt.datetime, numbers: tuple[str, ...] = ()
+          ) -> tuple[pd.DataFrame, tuple | None]:
     """The file's rows that may fall in [start, end) (plus every row whose timestamp DuckDB cannot read),
     and the file's span (first, last timestamp) — read by DuckDB, so the cost does not grow with the
-    file's history: Parquet row groups outside the range are skipped, CSV is scanned in C."""
+    file's history: Parquet row groups outside the range are skipped, CSV is scanned in C.
+
+    CSV text of the `numbers` columns is converted by DuckDB (correctly rounded, as `float()`); a value
+    it cannot convert, or converts to NaN/inf, raises NonFinite, and the caller reads the file as text.
+    """
     cur = _cursor()
     try:
         relation = _relation(cur, path, venue)
+        # The row's place in the file (0-based), for reasons that name it: Parquet's own file_row_number
+        # (pushdown still skips row groups), a CSV's scan order (DuckDB preserves insertion order).
+        row = '"file_row_number"' if path.suffix == ".parquet" else "row_number() over () - 1"
+        columns = [c for c in relation.columns if not (path.suffix == ".parquet" and c == "file_row_number")]
+        present = [c for c in numbers if c in columns]
+        # Column names are quoted identifiers of the file's own header ('"' doubled), casts only of our field names.
+        relation = relation.project(", ".join([f'cast("{c}" as double) as "{c}"' if c in present else _identifier(c)
+                                               for c in columns] + [f'{row} as "{FILE_ROW}"']))
         if "ts" not in relation.columns:
             return _all(relation.limit(0), path, venue), None  # normalize() names the missing field
         keep, ms = _in_range(str(relation.types[relation.columns.index("ts")]), start, end)
         try:
-            frame = _frame(relation.filter(keep))
-            first, last = cur.execute(f"select min({ms}), max({ms}) from relation").fetchone()
+            selected = relation.filter(keep)
+            if present and cur.execute("select count(*) from selected where "
+                                       + " or ".join(f'not isfinite("{c}")' for c in present)).fetchall()[0][0]:
+                raise NonFinite  # a converted "nan" or "inf": the text path names it in a reject as written
+            frame = _frame(selected)
+            first, last = cur.execute(f"select min({ms}), max({ms}) from relation").fetchall()[0]  # drained (DuckDB 2.0)
+        except (duckdb.ConversionException, NonFinite):
+            if present:
+                raise NonFinite from None
+            raise SourceFormatError(f"{venue} file {path}: cannot be read") from None
         except duckdb.Error as exc:
             raise SourceFormatError(f"{venue} file {path}: cannot be read ({type(exc).__name__}: {exc})") from exc
         span = None if first is None else tuple(pd.Timestamp(int(v), unit="ms") for v in (first, last))
         return frame, span
+    except BaseException:
+        # A failed read can leave DuckDB's result unfinished (DuckDB 2.0: drain before the next
+        # statement): the next read starts from a fresh connection.
+        del _reader.con
+        raise
     finally:
         cur.close()
 
@@ -133,6 +170,11 @@ def _all(relation: duckdb.DuckDBPyRelation, path: Path, venue: str) -> pd.DataFr
         return _frame(relation)
     except duckdb.Error as exc:
         raise SourceFormatError(f"{venue} file {path}: cannot be read ({type(exc).__name__}: {exc})") from exc
+
+
+def _normalized(table: str, frame: pd.DataFrame, venue: str, symbol: str, source: str) -> Normalized:
+    rows = frame.pop(FILE_ROW).to_numpy("int64") if FILE_ROW in frame.columns else None
+    return normalize(table, frame, venue=venue, symbol=symbol, source=source, row_numbers=rows)
 
 
 @dataclass(frozen=True)
@@ -165,8 +207,21 @@ def load_range(root: Path, table: str, venue: str, symbol: str, first: dt.date, 
     source = f"files:{path.relative_to(root).as_posix()}"
     start = dt.datetime.combine(first, dt.time())
     end = start + dt.timedelta(days=days)
-    frame, span = _read(path, venue, start, end)
-    whole = normalize(table, frame, venue=venue, symbol=symbol, source=source)
+    whole, frame, span = None, None, None
+    if path.suffix == ".csv":
+        # Fast path: numbers converted by DuckDB. Only a file it converts entirely and whose rows all pass
+        # is taken this way; anything else is read again as text, so rejects name the value as written.
+        numbers = tuple(f.name for f in TABLE_FIELDS[table] if f.kind == "number")
+        try:
+            frame, span = _read(path, venue, start, end, numbers)
+            whole = _normalized(table, frame, venue, symbol, source)
+            if len(whole.rejects):
+                whole = None
+        except NonFinite:
+            whole = None
+    if whole is None:
+        frame, span = _read(path, venue, start, end)
+        whole = _normalized(table, frame, venue, symbol, source)
     rows = whole.rows[(whole.rows["ts"] >= start) & (whole.rows["ts"] < end)].reset_index(drop=True)
     in_range = whole.rejects["day"].map(lambda d: d is None or first <= d < first + dt.timedelta(days=days))
     rejects = whole.rejects[in_range.astype(bool)].reset_index(drop=True)

@@ -243,14 +243,15 @@ def _sorted_by(keys: list[np.ndarray]) -> bool:
 
 
 def normalize(table: str, frame: pd.DataFrame, *, venue: str, symbol: str, source: str,
-              now: pd.Timestamp | None = None) -> Normalized:
+              now: pd.Timestamp | None = None, row_numbers: np.ndarray | None = None) -> Normalized:
     """Validate and type `frame` (one venue and symbol) for raw table `table`.
 
     Raises `SourceFormatError` when a required column is absent altogether; row-level problems
     (a string price, a missing timestamp, a negative OI, a duplicate key, a bar off its interval's
     grid, a row dated after `now`) become rejects. Checks are vector compares on typed columns;
     text (reasons, payloads) is built for failing rows only, so a clean million rows costs little
-    more than their conversion.
+    more than their conversion. `row_numbers` (0-based, one per row) are the rows' places in their
+    file when `frame` is a part of it; reasons that name a row use them.
     """
     fields = TABLE_FIELDS[table]
     for column in ["ts"] + [f.name for f in fields if f.required]:
@@ -297,7 +298,8 @@ def normalize(table: str, frame: pd.DataFrame, *, venue: str, symbol: str, sourc
     if "interval" in out:
         grid = (first_failure < 0) & _off_grid(ts, codes["interval"]).to_numpy()
         if grid.any():
-            rows = pd.Series([f" (data row {i + 1} of {source})" for i in frame.index[grid]], index=frame.index[grid])
+            places = frame.index[grid] if row_numbers is None else np.asarray(row_numbers)[grid]
+            rows = pd.Series([f" (data row {i + 1} of {source})" for i in places], index=frame.index[grid])
             record("ts", grid, "ts " + ts[grid].dt.strftime("%Y-%m-%dT%H:%M:%SZ") + " is off the " + out["interval"][grid].astype(str)
                    + " grid: a bar of that interval starts at a multiple of it since 00:00 UTC" + rows)
 
