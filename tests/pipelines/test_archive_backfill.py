@@ -164,7 +164,7 @@ def test_a_whole_month_comes_from_its_monthly_file_and_an_unpublished_month_from
         served.server.shutdown()
     assert code == 0, capsys.readouterr()
     assert "4 files loaded (31 days" in capsys.readouterr().out
-    wanted = [p.rsplit("/", 1)[1] for p in served.requests if not p.endswith(".CHECKSUM")]
+    wanted = sorted(p.rsplit("/", 1)[1] for p in served.requests if not p.endswith(".CHECKSUM"))  # fetched by 2 threads
     assert wanted == ["BTCUSDT-1h-2026-01-31.zip", "BTCUSDT-1h-2026-02.zip", "BTCUSDT-1h-2026-03-01.zip", "BTCUSDT-1h-2026-03-02.zip"]
     stored = query(warehouse_file, "select ts, close from raw.klines where venue = 'binance' order by ts")
     expected = pd.concat([candles(dt.date(2026, 1, 31)), month, candles(dt.date(2026, 3, 1)), candles(dt.date(2026, 3, 2))])

@@ -14,6 +14,7 @@ import functools
 import hashlib
 import io
 import os
+import threading
 import zipfile
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -233,9 +234,10 @@ def _rows_on(loaded: _Loaded, day: dt.date) -> int:
     return sum(loaded.per_day[n].get(day, 0) for n in range(len(loaded.parts)))
 
 
-# Files are downloaded, verified and parsed this many ahead by one background thread while the loader
-# normalizes and writes the current one: the network and zlib wait off the main thread.
-PREFETCH = 2
+# Files are downloaded, verified and parsed this many ahead by background threads while the loader
+# normalizes and writes the current one: network, SHA-256 and zlib (which release the GIL) off the main thread.
+PREFETCH = 4
+FETCH_THREADS = 2
 
 
 def backfill(con: duckdb.DuckDBPyConnection, listings: list[tuple[str, Listing]], start: dt.date, end: dt.date,
@@ -247,13 +249,24 @@ def backfill(con: duckdb.DuckDBPyConnection, listings: list[tuple[str, Listing]]
     Klines of a calendar month wholly inside the range and not yet loaded come from the monthly file
     (one download instead of ~30; a month not published yet, or refused, falls back to its daily files).
     """
-    # The background thread has its own HTTP session: a requests.Session is not shared across threads.
-    https = [VenueHttp("binance-archive", archive_url(env), timeout=(min(5.0, settings.timeout), settings.timeout),
-                       retries=settings.retries, backoff=settings.backoff) for _ in range(2)]
+    # Each fetching thread has its own HTTP session: a requests.Session is not shared across threads.
+    sessions: list[VenueHttp] = []
+    local = threading.local()
+
+    def session() -> VenueHttp:
+        if not hasattr(local, "http"):
+            local.http = VenueHttp("binance-archive", archive_url(env), timeout=(min(5.0, settings.timeout), settings.timeout),
+                                   retries=settings.retries, backoff=settings.backoff)
+            sessions.append(local.http)
+        return local.http
+
+    def fetch(dataset: str, listing: Listing, unit: list[dt.date]) -> _Fetched | None:
+        return _fetch(session(), dataset, listing, unit, interval)
+
     report = BackfillReport()
     days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive-fetch") as pool:
+        with ThreadPoolExecutor(max_workers=FETCH_THREADS, thread_name_prefix="archive-fetch") as pool:
             for symbol, listing in listings:
                 for dataset in datasets:
                     done = set() if force else loaded_days(con, ledger_name(dataset, interval), symbol)
@@ -262,7 +275,7 @@ def backfill(con: duckdb.DuckDBPyConnection, listings: list[tuple[str, Listing]]
                     inflight: deque = deque()
 
                     def submit(unit: list[dt.date], first: bool = False) -> None:
-                        item = (unit, pool.submit(_fetch, https[1], dataset, listing, unit, interval))
+                        item = (unit, pool.submit(fetch, dataset, listing, unit))
                         inflight.appendleft(item) if first else inflight.append(item)
 
                     while waiting or inflight:
@@ -292,7 +305,7 @@ def backfill(con: duckdb.DuckDBPyConnection, listings: list[tuple[str, Listing]]
                             if progress:
                                 progress(f"{dataset} {symbol} {day}")
     finally:
-        for http in https:
+        for http in sessions:
             http.close()
     return report
 
