@@ -94,14 +94,16 @@ def warehouse_models(con, symbol: str, start: dt.date, end: dt.date, pool_venue:
         "select preset, level_id, any_value(coalesce(known_ts, created_ts + to_seconds(?))) as created_ts, any_value(side) as side, "
         "any_value(liq_price) as price, "
         "any_value(initial_notional_usd) as size, any_value(expires_ts) as expires_ts from levels.objective "
-        "where symbol = ? and venue = ? and as_of between ? and ? group by preset, level_id",
+        # ordered: a hash aggregate's row order varies run to run, and predictions add sizes in row order
+        # (float sums): unordered, a rerun could flip tied windows' ranks (seen on 7-window spans)
+        "where symbol = ? and venue = ? and as_of between ? and ? group by preset, level_id order by preset, level_id",
         [int(lag.total_seconds()), symbol, ALL_VENUES, start, end]).fetch_df()
     # `created_ts` of a scored level is the time it became known (the close of its bar): never before.
     models = {f"objective:{preset}": group.drop(columns=["preset", "level_id"]) for preset, group in objective.groupby("preset")}
     pools = con.execute(
         "select pool_id, any_value(coalesce(known_ts, created_ts + to_seconds(?))) as created_ts, any_value(side) as side, "
         "any_value(price) as price, any_value(weight) as size "
-        "from levels.behavioral where symbol = ? and venue = ? and as_of between ? and ? group by pool_id",
+        "from levels.behavioral where symbol = ? and venue = ? and as_of between ? and ? group by pool_id order by pool_id",
         [int(lag.total_seconds()), symbol, pool_venue, start, end]).fetch_df()
     if len(pools):
         pools["side"] = pools["side"].map({"sell-side": "long", "buy-side": "short"})
