@@ -172,3 +172,16 @@ def test_a_whole_month_comes_from_its_monthly_file_and_an_unpublished_month_from
     np.testing.assert_array_equal([c for _, c in stored], expected["close"].to_numpy())
     ledger = query(warehouse_file, "select count(*), count(distinct url) from ops.archive_loads")
     assert ledger == [(31, 4)]  # every day recorded, the February days under the monthly file's URL
+
+
+def test_a_local_copy_of_the_archive_loads_like_the_server(tmp_path, monkeypatch, warehouse_file, capsys):
+    root = tmp_path / "binance-vision"
+    build_archive(root)
+    monkeypatch.setenv("LIQLEVELS_BINANCE_ARCHIVE_URL", f"file://{root}")
+    assert backfill() == 1  # the same bad checksum is refused
+    out = capsys.readouterr()
+    assert "does not match .CHECKSUM" in out.err and "2 not published" in out.out and "5 files loaded" in out.out
+    assert query(warehouse_file, "select count(*) from raw.klines") == [(48,)]
+    assert query(warehouse_file, "select count(distinct url) from ops.archive_loads where url like 'file://%'") == [(5,)]
+    monkeypatch.setenv("LIQLEVELS_BINANCE_ARCHIVE_URL", f"file://{tmp_path / 'nowhere'}")
+    assert backfill() == 1 and "local archive folder does not exist" in capsys.readouterr().err
