@@ -185,3 +185,25 @@ def test_a_local_copy_of_the_archive_loads_like_the_server(tmp_path, monkeypatch
     assert query(warehouse_file, "select count(distinct url) from ops.archive_loads where url like 'file://%'") == [(5,)]
     monkeypatch.setenv("LIQLEVELS_BINANCE_ARCHIVE_URL", f"file://{tmp_path / 'nowhere'}")
     assert backfill() == 1 and "local archive folder does not exist" in capsys.readouterr().err
+
+
+def test_a_file_with_a_row_outside_its_day_is_refused_alone_and_a_bad_number_is_a_reject_naming_its_file(
+        tmp_path, monkeypatch, warehouse_file, capsys):
+    root = tmp_path / "vision"
+    days = [dt.date(2026, 3, 1), dt.date(2026, 3, 2), dt.date(2026, 3, 3)]
+    stray = _kline_lines(candles(days[2]).iloc[[0]])  # the 3rd's first hour, inside the 2nd's file
+    bad = _kline_lines(candles(days[2]))
+    bad[5] = bad[5].replace(bad[5].split(",")[4], "abc", 1)  # a close that is not a number
+    write_zip(root, archive_path("klines", "BTCUSDT", days[0]), "\n".join([HEADER] + _kline_lines(candles(days[0]))) + "\n")
+    write_zip(root, archive_path("klines", "BTCUSDT", days[1]), "\n".join([HEADER] + _kline_lines(candles(days[1])) + stray) + "\n")
+    write_zip(root, archive_path("klines", "BTCUSDT", days[2]), "\n".join([HEADER] + bad) + "\n")
+    monkeypatch.setenv("LIQLEVELS_BINANCE_ARCHIVE_URL", f"file://{root}")
+    code = main(["backfill", "--venue", "binance", "--symbol", "BTC", "--start", "2026-03-01", "--end", "2026-03-03",
+                 "--datasets", "klines", "--quiet"])
+    out = capsys.readouterr()
+    assert code == 1 and "BTCUSDT-1h-2026-03-02.zip: 1 rows outside 2026-03-02" in out.err
+    per_day = dict(query(warehouse_file, "select cast(ts as date), count(*) from raw.klines group by 1"))
+    assert per_day == {days[0]: 24, days[2]: 23}  # the refused day stores nothing; one row of the 3rd rejected
+    rejects = query(warehouse_file, "select field, source from ops.rejects")
+    assert rejects == [("close", f"binance-archive:{archive_path('klines', 'BTCUSDT', days[2])}")]
+    assert [d for (d,) in query(warehouse_file, "select day from ops.archive_loads order by day")] == [days[0], days[2]]

@@ -14,6 +14,7 @@ import functools
 import hashlib
 import io
 import os
+import posixpath
 import threading
 import zipfile
 from collections import deque
@@ -62,10 +63,14 @@ class LocalArchive:
             raise ExchangeError("binance-archive", url, "local archive folder does not exist")
 
     def download(self, path: str) -> bytes | None:
-        target = (self.root / path.lstrip("/")).resolve()
-        if not target.is_relative_to(self.root):
+        relative = posixpath.normpath(path.lstrip("/"))
+        if relative.startswith("..") or posixpath.isabs(relative):  # lexical: a realpath per file costs more than reading it
             raise ExchangeError("binance-archive", path, "path leaves the local archive folder")
-        return target.read_bytes() if target.is_file() else None
+        try:
+            with open(os.path.join(self.root, relative), "rb") as handle:
+                return handle.read()
+        except (FileNotFoundError, IsADirectoryError):
+            return None
 
     def close(self) -> None:
         pass
@@ -101,35 +106,44 @@ def verify(zip_bytes: bytes, checksum_text: str, path: str) -> str:
     return actual
 
 
-def read_csv_from_zip(zip_bytes: bytes, path: str, columns: list[str], numeric: tuple[str, ...] = (),
-                      wanted: tuple[str, ...] = ()) -> pd.DataFrame:
-    """The one CSV inside an archive zip; a header row is detected and skipped.
-
-    Newer kline files have a header and older ones do not: a first cell that is not a number is a header.
-    Only `wanted` columns are parsed when given (and present). The `numeric` columns are parsed as float64 by the CSV reader (correctly rounded, as `float()`); a
-    file where any of them holds something else is read again all as text, so normalize() names the
-    bad value in a reject instead of the whole file failing.
-    """
+def csv_in_zip(zip_bytes: bytes, path: str) -> bytes:
+    """The one CSV inside an archive zip, as bytes."""
     try:
         with zipfile.ZipFile(io.BytesIO(zip_bytes)) as archive:
             names = [n for n in archive.namelist() if n.endswith(".csv")]
             if len(names) != 1:
                 raise SourceFormatError(f"binance-archive {path}: expected one CSV inside, found {names}")
-            text = archive.read(names[0])
+            return archive.read(names[0])
     except zipfile.BadZipFile as exc:
         raise SourceFormatError(f"binance-archive {path}: not a zip file ({exc})") from exc
+
+
+def has_header(text: bytes) -> bool:
+    """Newer kline files have a header and older ones do not: a first cell that is not a number is a header."""
     first = text.split(b"\n", 1)[0].split(b",")[0].strip()
-    has_header = not first.replace(b".", b"", 1).isdigit()
+    return not first.replace(b".", b"", 1).isdigit()
+
+
+def read_csv_text(text: bytes, path: str, columns: list[str], numeric: tuple[str, ...] = (),
+                  wanted: tuple[str, ...] = ()) -> pd.DataFrame:
+    """An archive CSV's rows; a header row is detected and skipped.
+
+    Only `wanted` columns are parsed when given (and present). The `numeric` columns are parsed as
+    float64 by the CSV reader (correctly rounded, as `float()`); a file where any of them holds
+    something else is read again all as text, so normalize() names the bad value in a reject instead
+    of the whole file failing.
+    """
+    header_row = has_header(text)
 
     def read(types) -> pd.DataFrame:
         # Only the columns used are parsed (when the file has them all: else all, and the caller names what is missing).
-        header = text.split(b"\n", 1)[0].decode(errors="replace").strip().split(",") if has_header else columns
+        header = text.split(b"\n", 1)[0].decode(errors="replace").strip().split(",") if header_row else columns
         used = [c for c in columns if c in numeric or c in wanted] if wanted and set(wanted) <= set(header) else None
-        return pd.read_csv(io.BytesIO(text), dtype=types, header=0 if has_header else None, keep_default_na=False,
-                           na_values=[""] if types is not str else None, names=None if has_header else columns,
+        return pd.read_csv(io.BytesIO(text), dtype=types, header=0 if header_row else None, keep_default_na=False,
+                           na_values=[""] if types is not str else None, names=None if header_row else columns,
                            usecols=used)
 
-    if not has_header:
+    if not header_row:
         width = text.split(b"\n", 1)[0].count(b",") + 1
         if width != len(columns):
             raise SourceFormatError(f"binance-archive {path}: {width} columns without a header, expected {len(columns)}")
@@ -139,6 +153,12 @@ def read_csv_from_zip(zip_bytes: bytes, path: str, columns: list[str], numeric: 
         except (ValueError, TypeError):
             pass
     return read(str)
+
+
+def read_csv_from_zip(zip_bytes: bytes, path: str, columns: list[str], numeric: tuple[str, ...] = (),
+                      wanted: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The one CSV inside an archive zip, parsed (`read_csv_text`)."""
+    return read_csv_text(csv_in_zip(zip_bytes, path), path, columns, numeric, wanted)
 
 
 def kline_rows(frame: pd.DataFrame, path: str, interval: str) -> pd.DataFrame:
@@ -205,6 +225,8 @@ class _Loaded:
     sha256: str
     source: str
     raw: pd.DataFrame | None = None
+    text: bytes | None = None  # a klines file's CSV, parsed with its slice
+    failed: bool = False  # refused when its slice was parsed (reported): not written
 
     @functools.cached_property
     def per_day(self) -> list[dict[dt.date, int]]:
@@ -217,23 +239,82 @@ class _Slices:
     def __init__(self, con, report: BackfillReport, dataset: str, symbol: str, interval: str):
         self.con, self.report, self.dataset, self.symbol, self.interval = con, report, dataset, symbol, interval
         self.pending: list[_Loaded] = []
+        self.pending_rows = 0
+        self.whole: tuple[pd.DataFrame, list[int]] | None = None  # the parsed rows of a whole slice (`_parse_texts`)
 
     def add(self, loaded: _Loaded) -> None:
         if self.pending and self.pending[-1].days[-1] + dt.timedelta(days=1) != loaded.days[0]:
             self.flush()  # a gap (an unpublished or refused day): slices are contiguous
         self.pending.append(loaded)
-        if sum(len(i.raw) if i.parts is None else sum(len(b.rows) for _, _, b in i.parts) for i in self.pending) >= FLUSH_ROWS:
+        self.pending_rows += _size(loaded)
+        if self.pending_rows >= FLUSH_ROWS:
             self.flush()
+
+    def _parse_texts(self, items: list[_Loaded]) -> None:
+        """Parse the klines CSVs of a slice in one call, split back per file. A file the joint parse does
+        not fit (another header, text among the numbers, a row outside its day) is parsed on its own,
+        and refused there if its rows say so."""
+        texts = [i for i in items if i.text is not None]
+        bodies, counts, joint = [], [], []
+        for i in texts:
+            header = has_header(i.text)
+            first = i.text.split(b"\n", 1)[0]
+            if header and first.decode(errors="replace").strip().split(",") != KLINE_COLUMNS or (
+                    not header and first.count(b",") + 1 != len(KLINE_COLUMNS)):
+                continue
+            body = i.text.split(b"\n", 1)[1] if header else i.text
+            body = body if body.endswith(b"\n") or not body else body + b"\n"
+            bodies.append(body)
+            counts.append(body.count(b"\n"))  # a blank line makes the totals differ: then each file alone
+            joint.append(i)
+        frame = None
+        if joint:
+            try:
+                frame = pd.read_csv(io.BytesIO(b"".join(bodies)), header=None, names=KLINE_COLUMNS, usecols=list(KLINE_NUMBERS),
+                                    dtype={c: "float64" for c in KLINE_NUMBERS}, keep_default_na=False, na_values=[""])
+            except (ValueError, TypeError):
+                frame = None
+            if frame is not None and len(frame) != sum(counts):
+                frame = None
+        if frame is not None:
+            offsets = np.concatenate([[0], np.cumsum(counts)]).astype(int)
+            rows = kline_rows(frame, "slice", self.interval)
+            # every open time a whole epoch millisecond inside its own file's days (as normalize() reads it)
+            ms = rows["ts"].to_numpy()
+            lo = np.repeat([dt.datetime.combine(i.days[0], dt.time(), dt.UTC).timestamp() * 1000 for i in joint], counts)
+            hi = np.repeat([dt.datetime.combine(i.days[-1] + dt.timedelta(days=1), dt.time(), dt.UTC).timestamp() * 1000
+                            for i in joint], counts)
+            good = (ms >= np.maximum(lo, 1e11)) & (ms < hi) & (ms == np.round(ms))
+            for k, i in enumerate(joint):
+                a, b = offsets[k], offsets[k + 1]
+                if b > a and good[a:b].all():
+                    i.raw, i.text = rows.iloc[a:b], None
+            if good.all():  # the usual case: the slice's rows are this one frame, no concatenation needed
+                self.whole = (rows, [id(i) for i in joint])
+        for i in texts:
+            if i.text is None:
+                continue
+            path = i.source.removeprefix("binance-archive:")
+            try:
+                parsed = read_csv_text(i.text, path, KLINE_COLUMNS, numeric=KLINE_NUMBERS, wanted=KLINE_NUMBERS)
+                exact = _checked(_Fetched(path, i.url, i.sha256, kline_rows(parsed, path, self.interval)), self.report,
+                                 "klines", self.symbol, i.days, self.interval, raw=True)
+                i.parts, i.rejects, i.text = exact.parts, exact.rejects, None
+            except SourceFormatError as exc:
+                self.report.failed.append(str(exc))
+                i.failed, i.text = True, None
 
     def _normalize_clean(self, items: list[_Loaded]) -> None:
         """Normalize the clean klines files of a slice in one call (a call per 1,440-row file cost more
         than the rules): their rows, split back per file. If the slice has any reject, each file is
         normalized on its own instead, so every reject names its file."""
-        clean = [i for i in items if i.parts is None]
+        clean = [i for i in items if i.parts is None and i.raw is not None]
         if not clean:
             return
-        batch = normalize("klines", pd.concat([i.raw for i in clean], ignore_index=True), venue="binance",
-                          symbol=self.symbol, source=f"binance-archive:{self.dataset}")
+        whole, self.whole = self.whole, None
+        frame = whole[0] if whole is not None and whole[1] == [id(i) for i in clean] else pd.concat(
+            [i.raw for i in clean], ignore_index=True)
+        batch = normalize("klines", frame, venue="binance", symbol=self.symbol, source=f"binance-archive:{self.dataset}")
         if len(batch.rejects):
             for i in clean:
                 exact = _checked(_Fetched(i.source.removeprefix("binance-archive:"), i.url, i.sha256, i.raw), self.report,
@@ -249,8 +330,21 @@ class _Slices:
     def flush(self) -> None:
         if not self.pending:
             return
-        items, self.pending = self.pending, []
+        items, self.pending, self.pending_rows = self.pending, [], 0
+        self._parse_texts(items)
         self._normalize_clean(items)
+        # A file refused at parsing splits the slice: its day keeps what is stored.
+        run: list[_Loaded] = []
+        for item in items + [None]:
+            if item is None or item.failed:
+                self._write(run)
+                run = []
+            else:
+                run.append(item)
+
+    def _write(self, items: list[_Loaded]) -> None:
+        if not items:
+            return
         first, days = items[0].days[0], sum(len(i.days) for i in items)
         # Every write replaces its days' rejects of its table, and the hourly OI rows are a subset of the
         # 5-minute ones: the last write carries all of the files' rejects, once each.
@@ -274,6 +368,14 @@ class _Slices:
         self.report.rejects += len(rejects)
         self.report.files += len(items)
         self.report.loaded.extend((self.dataset, self.symbol, day, _rows_on(i, day)) for i in items for day in i.days)
+
+
+def _size(item: _Loaded) -> int:
+    if item.text is not None:
+        return item.text.count(b"\n")
+    if item.parts is None:
+        return len(item.raw)
+    return sum(len(b.rows) for _, _, b in item.parts)
 
 
 def _rows_on(loaded: _Loaded, day: dt.date) -> int:
@@ -394,7 +496,8 @@ class _Fetched:
     path: str
     url: str
     sha256: str
-    frame: pd.DataFrame
+    frame: pd.DataFrame | None  # parsed (metrics), or None: klines CSV `text`, parsed with its slice
+    text: bytes | None = None
 
 
 def _fetch(http: VenueHttp | LocalArchive, dataset: str, listing: Listing, days: list[dt.date], interval: str) -> _Fetched | None:
@@ -411,20 +514,12 @@ def _fetch(http: VenueHttp | LocalArchive, dataset: str, listing: Listing, days:
         raise ChecksumMismatch("binance-archive", path + ".CHECKSUM", "missing: the zip cannot be verified, not loaded")
     sha256 = verify(zip_bytes, checksum.decode(errors="replace"), path)
     if dataset == "klines":
-        frame = read_csv_from_zip(zip_bytes, path, KLINE_COLUMNS, numeric=KLINE_NUMBERS, wanted=KLINE_NUMBERS)
+        # Parsed by the loader with the other files of its slice, in one call: a parse per 1,440-row file
+        # cost more than parsing itself, and in this thread it held the GIL the loader needs.
+        return _Fetched(path, http.base_url + path, sha256, None, csv_in_zip(zip_bytes, path))
     else:
         frame = read_csv_from_zip(zip_bytes, path, list(METRICS_FIELDS), numeric=METRICS_FIELDS[1:])
     return _Fetched(path, http.base_url + path, sha256, frame)
-
-
-def _inside(open_ms: pd.Series, days: list[dt.date]) -> bool:
-    """Every open time a finite epoch in milliseconds inside `days` (as normalize() would read it)."""
-    if not pd.api.types.is_float_dtype(open_ms.dtype):
-        return False
-    values = open_ms.to_numpy()
-    lo = dt.datetime.combine(days[0], dt.time(), dt.UTC).timestamp() * 1000
-    hi = dt.datetime.combine(days[-1] + dt.timedelta(days=1), dt.time(), dt.UTC).timestamp() * 1000
-    return bool(len(values)) and bool(((values >= max(lo, 1e11)) & (values < hi) & (values == np.round(values))).all())
 
 
 def _checked(fetched: _Fetched, report: BackfillReport, dataset: str, symbol: str, days: list[dt.date],
@@ -437,9 +532,9 @@ def _checked(fetched: _Fetched, report: BackfillReport, dataset: str, symbol: st
     path, frame, monthly = fetched.path, fetched.frame, len(days) > 1
     source = f"binance-archive:{path}"
     if dataset == "klines":
+        if fetched.text is not None:  # parsed and checked with its slice (`_Slices`)
+            return _Loaded(days, None, pd.DataFrame(), fetched.url, fetched.sha256, source, text=fetched.text)
         rows = frame if raw else kline_rows(frame, path, interval)
-        if not raw and _inside(rows["ts"], days):
-            return _Loaded(days, None, pd.DataFrame(), fetched.url, fetched.sha256, source, raw=rows)
         raw_parts = [("klines", interval, rows)]
     else:
         five, hourly, dropped = metrics_rows(frame, path)
