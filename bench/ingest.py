@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import functools
+import gc
 import hashlib
 import http.server
 import io
@@ -126,6 +127,7 @@ def timed(setup: Callable[[], object], work: Callable[[object], None], repeat: i
     times, hashes = [], set()
     for _ in range(repeat):
         state = setup()
+        gc.collect()  # each run starts from a collected heap, not the previous path's garbage
         began = time.perf_counter()
         work(state)
         times.append(time.perf_counter() - began)
