@@ -113,8 +113,13 @@ def _child(conn, args: dict) -> None:
     """The run itself, in the child process: result back through `conn` as a plain dict."""
     from pipelines.cli import quiet_progress_output, run_days
 
+    from pipelines.lib import workers
+
     quiet_progress_output(args.pop("progress"))
-    result = run_days(**args)
+    try:
+        result = run_days(**args)
+    finally:
+        workers.shutdown()  # the run's worker processes end with it
     failures = []
     for event in result.all_events:
         if event.is_step_failure:

@@ -10,13 +10,13 @@ Workers are spawned, not forked: the parent holds DuckDB and numba threads a for
 
 from __future__ import annotations
 
-import atexit
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from multiprocessing import get_context
+from multiprocessing.util import Finalize
 
 _pool: ProcessPoolExecutor | None = None
 
@@ -34,8 +34,20 @@ def _shared_pool() -> ProcessPoolExecutor:
     global _pool
     if _pool is None:
         _pool = ProcessPoolExecutor(max_workers=worker_count(), mp_context=get_context("spawn"))
-        atexit.register(_pool.shutdown, cancel_futures=True)
+        # Shut down before multiprocessing joins this process's children at exit. In a process that is
+        # itself a multiprocessing child (`liqlevels run` executes the run in one) atexit never runs,
+        # and the join would wait forever for workers nobody told to stop. Priority 100: before the
+        # pool's own queues close theirs (priority 10), or the stop sentinels are never delivered.
+        Finalize(_pool, _pool.shutdown, kwargs={"cancel_futures": True}, exitpriority=100)
     return _pool
+
+
+def shutdown() -> None:
+    """Stop the shared workers now (the end of a run): the next use starts a fresh pool."""
+    global _pool
+    if _pool is not None:
+        _pool.shutdown(cancel_futures=True)
+    _pool = None
 
 
 def _reset() -> None:

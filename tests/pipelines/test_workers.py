@@ -72,3 +72,24 @@ def test_objective_levels_computed_in_a_worker_equal_those_computed_here(bundled
     assert len(here_rows) == stored > 0
     pd.testing.assert_frame_equal(here_rows, there_rows)
     pd.testing.assert_frame_equal(here_bars, there_bars)
+
+
+def _child_using_the_pool() -> None:
+    os.environ["LIQLEVELS_WORKERS"] = "2"
+    assert len({t() for t in workers.thunks(_pid, [(i,) for i in range(6)], small=1)}) >= 1
+
+
+def test_a_run_process_that_used_the_pool_exits():
+    """`liqlevels run` executes its run in a multiprocessing child, where atexit never runs: the pool
+    must still be stopped, or the child waits forever for its workers at exit (the demo hung so)."""
+    import multiprocessing
+
+    child = multiprocessing.get_context("spawn").Process(target=_child_using_the_pool)
+    child.start()
+    child.join(timeout=90)
+    hung = child.is_alive()
+    if hung:
+        for worker in multiprocessing.active_children():
+            worker.kill()
+        child.kill()
+    assert not hung and child.exitcode == 0
