@@ -10,7 +10,6 @@ anything is parsed; a 404 means "not published (yet)", not an error. Loaded days
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import io
 import os
@@ -216,21 +215,20 @@ FLUSH_ROWS = 500_000
 
 @dataclass
 class _Loaded:
-    """One file's checked rows: the days it covers, its parts (table, interval, rows) and its rejects."""
+    """One fetched file: the days it covers, and either its klines CSV (`text`, parsed with its slice)
+    or its checked parts (table, interval, rows) and rejects (metrics)."""
 
     days: list[dt.date]
-    parts: list[tuple[str, str, Normalized]] | None  # None: clean klines, normalized with their slice (`raw`)
-    rejects: pd.DataFrame
     url: str
     sha256: str
     source: str
-    raw: pd.DataFrame | None = None
-    text: bytes | None = None  # a klines file's CSV, parsed with its slice
-    failed: bool = False  # refused when its slice was parsed (reported): not written
+    text: bytes | None = None
+    parts: list[tuple[str, str, Normalized]] | None = None
+    rejects: pd.DataFrame | None = None
 
-    @functools.cached_property
-    def per_day(self) -> list[dict[dt.date, int]]:
-        return [rows_per_day(b.rows["ts"]) for _, _, b in self.parts]
+    @property
+    def size(self) -> int:
+        return self.text.count(b"\n") if self.text is not None else sum(len(b.rows) for _, _, b in self.parts)
 
 
 class _Slices:
@@ -240,124 +238,102 @@ class _Slices:
         self.con, self.report, self.dataset, self.symbol, self.interval = con, report, dataset, symbol, interval
         self.pending: list[_Loaded] = []
         self.pending_rows = 0
-        self.whole: tuple[pd.DataFrame, list[int]] | None = None  # the parsed rows of a whole slice (`_parse_texts`)
 
     def add(self, loaded: _Loaded) -> None:
         if self.pending and self.pending[-1].days[-1] + dt.timedelta(days=1) != loaded.days[0]:
             self.flush()  # a gap (an unpublished or refused day): slices are contiguous
         self.pending.append(loaded)
-        self.pending_rows += _size(loaded)
+        self.pending_rows += loaded.size
         if self.pending_rows >= FLUSH_ROWS:
             self.flush()
-
-    def _parse_texts(self, items: list[_Loaded]) -> None:
-        """Parse the klines CSVs of a slice in one call, split back per file. A file the joint parse does
-        not fit (another header, text among the numbers, a row outside its day) is parsed on its own,
-        and refused there if its rows say so."""
-        texts = [i for i in items if i.text is not None]
-        bodies, counts, joint = [], [], []
-        for i in texts:
-            header = has_header(i.text)
-            first = i.text.split(b"\n", 1)[0]
-            if header and first.decode(errors="replace").strip().split(",") != KLINE_COLUMNS or (
-                    not header and first.count(b",") + 1 != len(KLINE_COLUMNS)):
-                continue
-            body = i.text.split(b"\n", 1)[1] if header else i.text
-            body = body if body.endswith(b"\n") or not body else body + b"\n"
-            bodies.append(body)
-            counts.append(body.count(b"\n"))  # a blank line makes the totals differ: then each file alone
-            joint.append(i)
-        frame = None
-        if joint:
-            try:
-                frame = pd.read_csv(io.BytesIO(b"".join(bodies)), header=None, names=KLINE_COLUMNS, usecols=list(KLINE_NUMBERS),
-                                    dtype={c: "float64" for c in KLINE_NUMBERS}, keep_default_na=False, na_values=[""])
-            except (ValueError, TypeError):
-                frame = None
-            if frame is not None and len(frame) != sum(counts):
-                frame = None
-        if frame is not None:
-            offsets = np.concatenate([[0], np.cumsum(counts)]).astype(int)
-            rows = kline_rows(frame, "slice", self.interval)
-            # every open time a whole epoch millisecond inside its own file's days (as normalize() reads it)
-            ms = rows["ts"].to_numpy()
-            lo = np.repeat([dt.datetime.combine(i.days[0], dt.time(), dt.UTC).timestamp() * 1000 for i in joint], counts)
-            hi = np.repeat([dt.datetime.combine(i.days[-1] + dt.timedelta(days=1), dt.time(), dt.UTC).timestamp() * 1000
-                            for i in joint], counts)
-            good = (ms >= np.maximum(lo, 1e11)) & (ms < hi) & (ms == np.round(ms))
-            for k, i in enumerate(joint):
-                a, b = offsets[k], offsets[k + 1]
-                if b > a and good[a:b].all():
-                    i.raw, i.text = rows.iloc[a:b], None
-            if good.all():  # the usual case: the slice's rows are this one frame, no concatenation needed
-                self.whole = (rows, [id(i) for i in joint])
-        for i in texts:
-            if i.text is None:
-                continue
-            path = i.source.removeprefix("binance-archive:")
-            try:
-                parsed = read_csv_text(i.text, path, KLINE_COLUMNS, numeric=KLINE_NUMBERS, wanted=KLINE_NUMBERS)
-                exact = _checked(_Fetched(path, i.url, i.sha256, kline_rows(parsed, path, self.interval)), self.report,
-                                 "klines", self.symbol, i.days, self.interval, raw=True)
-                i.parts, i.rejects, i.text = exact.parts, exact.rejects, None
-            except SourceFormatError as exc:
-                self.report.failed.append(str(exc))
-                i.failed, i.text = True, None
-
-    def _normalize_clean(self, items: list[_Loaded]) -> None:
-        """Normalize the clean klines files of a slice in one call (a call per 1,440-row file cost more
-        than the rules): their rows, split back per file. If the slice has any reject, each file is
-        normalized on its own instead, so every reject names its file."""
-        clean = [i for i in items if i.parts is None and i.raw is not None]
-        if not clean:
-            return
-        whole, self.whole = self.whole, None
-        frame = whole[0] if whole is not None and whole[1] == [id(i) for i in clean] else pd.concat(
-            [i.raw for i in clean], ignore_index=True)
-        batch = normalize("klines", frame, venue="binance", symbol=self.symbol, source=f"binance-archive:{self.dataset}")
-        if len(batch.rejects):
-            for i in clean:
-                exact = _checked(_Fetched(i.source.removeprefix("binance-archive:"), i.url, i.sha256, i.raw), self.report,
-                                 "klines", self.symbol, i.days, self.interval, raw=True)
-                i.parts, i.rejects, i.raw = exact.parts, exact.rejects, None
-            return
-        stamps = batch.rows["ts"].to_numpy("datetime64[ns]")
-        for i in clean:
-            lo, hi = np.searchsorted(stamps, [np.datetime64(i.days[0], "ns"), np.datetime64(i.days[-1] + dt.timedelta(days=1), "ns")])
-            rows = batch.rows.iloc[lo:hi].reset_index(drop=True)
-            i.parts, i.rejects, i.raw = [("klines", self.interval, Normalized(rows, batch.rejects))], batch.rejects, None
 
     def flush(self) -> None:
         if not self.pending:
             return
         items, self.pending, self.pending_rows = self.pending, [], 0
-        self._parse_texts(items)
-        self._normalize_clean(items)
-        # A file refused at parsing splits the slice: its day keeps what is stored.
-        run: list[_Loaded] = []
-        for item in items + [None]:
-            if item is None or item.failed:
-                self._write(run)
+        joint = self._joint(items)
+        if joint is not None:  # the usual case: one parse, one normalize, one write for the slice
+            self._write(items, [("klines", self.interval, joint.rows)], joint.rejects)
+            return
+        # Otherwise every file on its own, so each reject names its file; a refused file splits the slice
+        # (its days keep what is stored).
+        run: list[tuple[_Loaded, list, pd.DataFrame]] = []
+        for item, checked in [(i, self._checked(i)) for i in items] + [(None, None)]:
+            if checked is None:
+                if run:
+                    self._write([i for i, _, _ in run], [(t, iv, pd.concat([p[n][2].rows for _, p, _ in run], ignore_index=True))
+                                                         for n, (t, iv, _) in enumerate(run[0][1])],
+                                pd.concat([r for _, _, r in run], ignore_index=True))
                 run = []
             else:
-                run.append(item)
+                run.append((item, *checked))
 
-    def _write(self, items: list[_Loaded]) -> None:
-        if not items:
-            return
+    def _joint(self, items: list[_Loaded]) -> Normalized | None:
+        """The klines CSVs of a slice parsed and normalized in one call each (a call per 1,440-row file
+        cost more than the rules): None unless every file has the archive's columns, numbers only, open
+        times inside its own days, and no row is rejected."""
+        if not items or any(i.text is None for i in items):
+            return None
+        bodies, counts = [], []
+        for i in items:
+            first, _, body = i.text.partition(b"\n")
+            if has_header(i.text):
+                if first.decode(errors="replace").strip().split(",") != KLINE_COLUMNS:
+                    return None
+            elif first.count(b",") + 1 != len(KLINE_COLUMNS):
+                return None
+            else:
+                body = i.text
+            body = body if body.endswith(b"\n") or not body else body + b"\n"
+            bodies.append(body)
+            counts.append(body.count(b"\n"))  # a blank line makes the totals differ: then each file alone
+        try:
+            frame = pd.read_csv(io.BytesIO(b"".join(bodies)), header=None, names=KLINE_COLUMNS, usecols=list(KLINE_NUMBERS),
+                                dtype={c: "float64" for c in KLINE_NUMBERS}, keep_default_na=False, na_values=[""])
+        except (ValueError, TypeError):
+            return None
+        if len(frame) != sum(counts) or 0 in counts:
+            return None
+        rows = kline_rows(frame, "slice", self.interval)
+        # every open time a whole epoch millisecond inside its own file's days (as normalize() reads it)
+        ms = rows["ts"].to_numpy()
+        lo = np.repeat([dt.datetime.combine(i.days[0], dt.time(), dt.UTC).timestamp() * 1000 for i in items], counts)
+        hi = np.repeat([dt.datetime.combine(i.days[-1] + dt.timedelta(days=1), dt.time(), dt.UTC).timestamp() * 1000
+                        for i in items], counts)
+        if not ((ms >= np.maximum(lo, 1e11)) & (ms < hi) & (ms == np.round(ms))).all():
+            return None
+        batch = normalize("klines", rows, venue="binance", symbol=self.symbol, source=f"binance-archive:{self.dataset}")
+        return None if len(batch.rejects) else batch
+
+    def _checked(self, item: _Loaded) -> tuple[list, pd.DataFrame] | None:
+        """One file's parts and rejects (every rule, file by file); None when it is refused (reported)."""
+        if item.text is None:
+            return item.parts, item.rejects
+        path = item.source.removeprefix("binance-archive:")
+        try:
+            parsed = read_csv_text(item.text, path, KLINE_COLUMNS, numeric=KLINE_NUMBERS, wanted=KLINE_NUMBERS)
+            checked = _checked(_Fetched(path, item.url, item.sha256, parsed), self.report, "klines", self.symbol,
+                               item.days, self.interval)
+        except SourceFormatError as exc:
+            self.report.failed.append(str(exc))
+            return None
+        return checked.parts, checked.rejects
+
+    def _write(self, items: list[_Loaded], parts: list[tuple[str, str, pd.DataFrame]], rejects: pd.DataFrame) -> None:
+        """Rows of consecutive files as one multi-day slice per (table, interval), with their ledger rows."""
         first, days = items[0].days[0], sum(len(i.days) for i in items)
         # Every write replaces its days' rejects of its table, and the hourly OI rows are a subset of the
         # 5-minute ones: the last write carries all of the files' rejects, once each.
-        rejects = pd.concat([i.rejects for i in items], ignore_index=True)
-        names = [(table, part_interval) for table, part_interval, _ in items[0].parts]
-        for n, (table, part_interval) in enumerate(names):
-            rows = pd.concat([i.parts[n][2].rows for i in items], ignore_index=True)
+        per_day: dict[dt.date, int] = {}
+        for n, (table, part_interval, rows) in enumerate(parts):
             replace_partition(self.con, Partition(table, "binance", self.symbol, first, part_interval, days=days), rows,
-                              rejects if n == len(names) - 1 else rejects.iloc[0:0], f"binance-archive:{self.dataset}")
+                              rejects if n == len(parts) - 1 else rejects.iloc[0:0], f"binance-archive:{self.dataset}")
+            for day, count in rows_per_day(rows["ts"]).items():
+                per_day[day] = per_day.get(day, 0) + count
         name = ledger_name(self.dataset, self.interval)
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         ledger = pd.DataFrame([{"venue": "binance", "dataset": name, "symbol": self.symbol, "day": day, "url": i.url,
-                                "sha256": i.sha256, "rows": _rows_on(i, day), "loaded_at": now}
+                                "sha256": i.sha256, "rows": per_day.get(day, 0), "loaded_at": now}
                                for i in items for day in i.days])
         replace_in_transaction(
             self.con,
@@ -367,21 +343,7 @@ class _Slices:
         )
         self.report.rejects += len(rejects)
         self.report.files += len(items)
-        self.report.loaded.extend((self.dataset, self.symbol, day, _rows_on(i, day)) for i in items for day in i.days)
-
-
-def _size(item: _Loaded) -> int:
-    if item.text is not None:
-        return item.text.count(b"\n")
-    if item.parts is None:
-        return len(item.raw)
-    return sum(len(b.rows) for _, _, b in item.parts)
-
-
-def _rows_on(loaded: _Loaded, day: dt.date) -> int:
-    if len(loaded.days) == 1:
-        return sum(len(b.rows) for _, _, b in loaded.parts)
-    return sum(loaded.per_day[n].get(day, 0) for n in range(len(loaded.parts)))
+        self.report.loaded.extend((self.dataset, self.symbol, day, per_day.get(day, 0)) for i in items for day in i.days)
 
 
 # Files are downloaded, verified and parsed this many ahead by background threads while the loader
@@ -397,7 +359,7 @@ def backfill(con: duckdb.DuckDBPyConnection, listings: list[tuple[str, Listing]]
     """Load [start, end] (inclusive) of `datasets` for each (symbol, binance listing).
 
     Klines of a calendar month wholly inside the range and not yet loaded come from the monthly file
-    (one download instead of ~30; a month not published yet, or refused, falls back to its daily files).
+    (one download instead of ~30; a month not published yet, or whose file fails its checksum, falls back to its daily files).
     """
     # Each fetching thread has its own HTTP session: a requests.Session is not shared across threads.
     sessions: list[VenueHttp] = []
@@ -523,19 +485,15 @@ def _fetch(http: VenueHttp | LocalArchive, dataset: str, listing: Listing, days:
 
 
 def _checked(fetched: _Fetched, report: BackfillReport, dataset: str, symbol: str, days: list[dt.date],
-             interval: str, raw: bool = False) -> _Loaded:
-    """A fetched file's rows normalized (every rule), all inside its day or month.
-
-    Klines parsed as numbers whose open times all lie inside the file's days are left for their slice
-    to normalize in one call (`_Slices`); anything else is normalized here, file by file.
-    """
+             interval: str) -> _Loaded:
+    """A fetched file's rows normalized (every rule), all inside its day or month. A klines CSV is kept
+    as text: its slice parses and checks it with the others (`_Slices`)."""
     path, frame, monthly = fetched.path, fetched.frame, len(days) > 1
     source = f"binance-archive:{path}"
+    if fetched.text is not None:
+        return _Loaded(days, fetched.url, fetched.sha256, source, text=fetched.text)
     if dataset == "klines":
-        if fetched.text is not None:  # parsed and checked with its slice (`_Slices`)
-            return _Loaded(days, None, pd.DataFrame(), fetched.url, fetched.sha256, source, text=fetched.text)
-        rows = frame if raw else kline_rows(frame, path, interval)
-        raw_parts = [("klines", interval, rows)]
+        raw_parts = [("klines", interval, kline_rows(frame, path, interval))]
     else:
         five, hourly, dropped = metrics_rows(frame, path)
         report.duplicates_dropped += dropped
@@ -552,4 +510,4 @@ def _checked(fetched: _Fetched, report: BackfillReport, dataset: str, symbol: st
     rejects = pd.concat([b.rejects for _, _, b in parts]).drop_duplicates(["field", "reason", "payload"])
     # A row whose timestamp cannot be read still belongs to its file's day: stored (and replaced) with it.
     rejects["day"] = rejects["day"].where(rejects["day"].notna(), days[0])
-    return _Loaded(days, parts, rejects, fetched.url, fetched.sha256, source)
+    return _Loaded(days, fetched.url, fetched.sha256, source, parts=parts, rejects=rejects)
