@@ -118,9 +118,9 @@ def average_ranks(values: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True)
-def _average_ranks(values):
+def _ranks_in_order(values, order):
+    """`_average_ranks(values)` given its stable ascending `order`."""
     n = values.shape[0]
-    order = np.argsort(values, kind="mergesort")
     ranks = np.empty(n)
     i = 0
     while i < n:
@@ -131,6 +131,11 @@ def _average_ranks(values):
             ranks[order[k]] = (i + j) / 2.0 + 1.0
         i = j + 1
     return ranks
+
+
+@numba.njit(cache=True)
+def _average_ranks(values):
+    return _ranks_in_order(values, np.argsort(values, kind="mergesort"))
 
 
 @numba.njit(cache=True)
@@ -156,11 +161,15 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     return float(_pearson(average_ranks(x), average_ranks(y)))
 
 
+@numba.njit(cache=True)
 def _partial(rxy: float, rxz: float, ryz: float) -> float:
     denominator = np.sqrt((1 - rxz**2) * (1 - ryz**2))
     # x or y ranked (almost) exactly like z leaves nothing to correlate: undefined, not 0
     # (clipped: the three coefficients come from one rank matrix, so only rounding can leave [-1, 1])
-    return float(np.clip((rxy - rxz * ryz) / denominator, -1.0, 1.0)) if denominator > 1e-6 else float("nan")
+    if not denominator > 1e-6:
+        return np.nan
+    value = (rxy - rxz * ryz) / denominator
+    return value if np.isnan(value) else min(1.0, max(-1.0, value))
 
 
 def partial_spearman(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> float:
@@ -260,22 +269,6 @@ def _pairwise_sum(a, lo, hi):
 
 
 @numba.njit(cache=True)
-def _ranks_in_order(values, order):
-    """`_average_ranks(values)` given its stable ascending `order`."""
-    n = values.shape[0]
-    ranks = np.empty(n)
-    i = 0
-    while i < n:
-        j = i
-        while j + 1 < n and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2.0 + 1.0
-        i = j + 1
-    return ranks
-
-
-@numba.njit(cache=True)
 def _capture_in_order(pred, real, order, total, fraction):
     """`top_decile_capture` (finite predictions) from pred's stable ascending `order`: groups of ties from the top, each summed
     in its original order (a stable sort keeps ties in index order, ascending or descending)."""
@@ -333,9 +326,7 @@ def _bootstrap(pred, real, rank_real, rank_move, ryz, totals, flat, offsets):
         rxy, rxz = _pearson(rp, rank_real[a:b]), _pearson(rp, rank_move[a:b])
         out[d, 0] = rxy
         out[d, 1] = _capture_in_order(p, r, order, totals[d], 0.10)
-        denominator = np.sqrt((1 - rxz**2) * (1 - ryz[d]**2))
-        value = (rxy - rxz * ryz[d]) / denominator if denominator > 1e-6 else np.nan
-        out[d, 2] = value if np.isnan(value) else min(1.0, max(-1.0, value))
+        out[d, 2] = _partial(rxy, rxz, ryz[d])
     return out
 
 
