@@ -20,6 +20,7 @@ are in base units and USD (convert contracts with the watchlist's contract_size 
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,34 +62,42 @@ def _cursor() -> duckdb.DuckDBPyConnection:
     return _reader.con.cursor()
 
 
-def _in_range(ts_type: str, start: dt.datetime, end: dt.datetime) -> tuple[str, str]:
-    """SQL (a filter, and the epoch ms of `ts` for the file's span) selecting the rows of column `ts` that
-    may fall in [start, end) with PUSHDOWN_SLACK, or whose `ts` DuckDB cannot read — by the rules of
-    `normalize.parse_timestamps`: a timestamp, epoch ms, or epoch s below 1e11.
+TIMESTAMP_TYPES = ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE", "TIMESTAMP WITH TIME ZONE")
+NUMBER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
+                "FLOAT", "DOUBLE")
 
-    A typed timestamp compares directly (Parquet row groups outside the range are skipped on their
-    statistics); text and numbers are parsed per row, in C. Only constants of ours enter the SQL.
-    """
-    lo, hi = start - PUSHDOWN_SLACK, end + PUSHDOWN_SLACK
-    if ts_type in ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE"):
-        literal = "TIMESTAMP '{:%Y-%m-%d %H:%M:%S}'"
-        return (f'"ts" is null or ("ts" >= {literal.format(lo)} and "ts" < {literal.format(hi)})',
-                'epoch_ms(cast("ts" as timestamp))')
-    if ts_type == "TIMESTAMP WITH TIME ZONE":
-        literal = "TIMESTAMPTZ '{:%Y-%m-%d %H:%M:%S}+00'"
-        return (f'"ts" is null or ("ts" >= {literal.format(lo)} and "ts" < {literal.format(hi)})', 'epoch_ms("ts")')
+
+def _epoch_ms(ts_type: str) -> str:
+    """SQL for the epoch milliseconds of column `ts` (NULL where DuckDB cannot read it), by the rules of
+    `normalize.parse_timestamps`: a timestamp, epoch ms, or epoch s below 1e11."""
+    if ts_type in TIMESTAMP_TYPES:
+        return 'epoch_ms(cast("ts" as timestamptz))'
     number = "(case when abs({n}) < 1e11 then {n} * 1000 else {n} end)"
     if ts_type == "VARCHAR":
         n = 'try_cast("ts" as double)'
-        ms = f'coalesce({number.format(n=n)}, epoch_ms(try_cast("ts" as timestamptz)))'
-    elif ts_type in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
-                     "UBIGINT", "FLOAT", "DOUBLE") or ts_type.startswith("DECIMAL"):
+        return f'coalesce({number.format(n=n)}, epoch_ms(try_cast("ts" as timestamptz)))'
+    if ts_type in NUMBER_TYPES or ts_type.startswith("DECIMAL"):
         n = 'cast("ts" as double)'
-        ms = f"(case when isfinite({n}) then {number.format(n=n)} end)"
-    else:
-        return "true", "cast(null as double)"  # a type no rule reads: every row goes to normalize(), which rejects it
+        return f"(case when isfinite({n}) then {number.format(n=n)} end)"
+    return "cast(null as double)"  # a type no rule reads: every row goes to normalize(), which rejects it
+
+
+def _in_range(ts_type: str, start: dt.datetime, end: dt.datetime) -> str:
+    """SQL selecting the rows whose `ts` may fall in [start, end) with PUSHDOWN_SLACK, or that DuckDB
+    cannot read. A typed timestamp compares directly (Parquet row groups outside the range are skipped
+    on their statistics); text and numbers are parsed per row, in C. Only constants of ours enter the SQL."""
+    lo, hi = start - PUSHDOWN_SLACK, end + PUSHDOWN_SLACK
+    if ts_type in TIMESTAMP_TYPES:
+        zone = "+00" if ts_type == "TIMESTAMP WITH TIME ZONE" else ""
+        kind = "TIMESTAMPTZ" if zone else "TIMESTAMP"
+        return f'"ts" is null or ("ts" >= {kind} \'{lo:%Y-%m-%d %H:%M:%S}{zone}\' and "ts" < {kind} \'{hi:%Y-%m-%d %H:%M:%S}{zone}\')'
+    ms = _epoch_ms(ts_type)
     lo_ms, hi_ms = (int(t.replace(tzinfo=dt.UTC).timestamp() * 1000) for t in (lo, hi))
-    return f"({ms}) is null or (({ms}) >= {lo_ms} and ({ms}) < {hi_ms})", ms
+    return f"({ms}) is null or (({ms}) >= {lo_ms} and ({ms}) < {hi_ms})"
+
+
+def _unreadable(venue: str, path: Path, exc: Exception) -> SourceFormatError:
+    return SourceFormatError(f"{venue} file {path}: cannot be read ({type(exc).__name__}: {exc})")
 
 
 def _relation(cur: duckdb.DuckDBPyConnection, path: Path, venue: str) -> duckdb.DuckDBPyRelation:
@@ -99,7 +108,7 @@ def _relation(cur: duckdb.DuckDBPyConnection, path: Path, venue: str) -> duckdb.
         # price column becomes a reject instead of silently turning the column into NaN.
         return cur.read_csv(str(path), header=True, all_varchar=True)
     except Exception as exc:  # noqa: BLE001 - any reader failure is a format error of that file
-        raise SourceFormatError(f"{venue} file {path}: cannot be read ({type(exc).__name__}: {exc})") from exc
+        raise _unreadable(venue, path, exc) from exc
 
 
 FILE_ROW = "__file_row"
@@ -113,11 +122,10 @@ class NonFinite(Exception):
     """The typed CSV read met a value it cannot (or should not) convert: read the file as text."""
 
 
-def _read(path: Path, venue: str, start: dt.datetime, end: dt.datetime, numbers: tuple[str, ...] = ()
-          ) -> tuple[pd.DataFrame, tuple | None]:
+def _read(path: Path, venue: str, start: dt.datetime, end: dt.datetime, numbers: tuple[str, ...] = ()) -> pd.DataFrame:
     """The file's rows that may fall in [start, end) (plus every row whose timestamp DuckDB cannot read),
-    and the file's span (first, last timestamp) — read by DuckDB, so the cost does not grow with the
-    file's history: Parquet row groups outside the range are skipped, CSV is scanned in C.
+    read by DuckDB, so the cost does not grow with the file's history: Parquet row groups outside the
+    range are skipped, CSV is scanned in C.
 
     CSV text of the `numbers` columns is converted by DuckDB (correctly rounded, as `float()`); a value
     it cannot convert, or converts to NaN/inf, raises NonFinite, and the caller reads the file as text.
@@ -134,42 +142,47 @@ def _read(path: Path, venue: str, start: dt.datetime, end: dt.datetime, numbers:
         relation = relation.project(", ".join([f'cast("{c}" as double) as "{c}"' if c in present else _identifier(c)
                                                for c in columns] + [f'{row} as "{FILE_ROW}"']))
         if "ts" not in relation.columns:
-            return _all(relation.limit(0), path, venue), None  # normalize() names the missing field
-        keep, ms = _in_range(str(relation.types[relation.columns.index("ts")]), start, end)
-        try:
-            selected = relation.filter(keep)
-            if present and cur.execute("select count(*) from selected where "
-                                       + " or ".join(f'not isfinite("{c}")' for c in present)).fetchall()[0][0]:
-                raise NonFinite  # a converted "nan" or "inf": the text path names it in a reject as written
-            frame = _frame(selected)
-            first, last = cur.execute(f"select min({ms}), max({ms}) from relation").fetchall()[0]  # drained (DuckDB 2.0)
-        except (duckdb.ConversionException, NonFinite):
-            if present:
-                raise NonFinite from None
-            raise SourceFormatError(f"{venue} file {path}: cannot be read") from None
-        except duckdb.Error as exc:
-            raise SourceFormatError(f"{venue} file {path}: cannot be read ({type(exc).__name__}: {exc})") from exc
-        span = None if first is None else tuple(pd.Timestamp(int(v), unit="ms") for v in (first, last))
-        return frame, span
-    except BaseException:
-        # A failed read can leave DuckDB's result unfinished (DuckDB 2.0: drain before the next
-        # statement): the next read starts from a fresh connection.
+            return _frame(relation.limit(0))  # normalize() names the missing field
+        selected = relation.filter(_in_range(str(relation.types[relation.columns.index("ts")]), start, end))
+        if present and cur.execute("select count(*) from selected where "
+                                   + " or ".join(f'not isfinite("{c}")' for c in present)).fetchall()[0][0]:
+            raise NonFinite  # a converted "nan" or "inf": the text path names it in a reject as written
+        return _frame(selected)
+    except duckdb.ConversionException as exc:
+        if present:
+            raise NonFinite from None
+        raise _unreadable(venue, path, exc) from exc
+    except duckdb.Error as exc:
+        raise _unreadable(venue, path, exc) from exc
+    finally:
+        # A read can leave DuckDB's result unfinished (DuckDB 2.0: drain before the next statement) when
+        # it fails: the next read starts from a fresh connection then.
+        cur.close()
+        if sys.exc_info()[0] is not None:
+            del _reader.con
+
+
+def _span(path: Path, venue: str) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The first and last timestamp of the whole file (None without any readable one): only asked when
+    a day of the range has no rows, so a night scans its file once."""
+    cur = _cursor()
+    try:
+        relation = _relation(cur, path, venue)
+        if "ts" not in relation.columns:
+            return None
+        ms = _epoch_ms(str(relation.types[relation.columns.index("ts")]))
+        first, last = cur.execute(f"select min({ms}), max({ms}) from relation").fetchall()[0]  # drained (DuckDB 2.0)
+    except duckdb.Error as exc:
         del _reader.con
-        raise
+        raise _unreadable(venue, path, exc) from exc
     finally:
         cur.close()
+    return None if first is None else (pd.Timestamp(int(first), unit="ms"), pd.Timestamp(int(last), unit="ms"))
 
 
 def _frame(relation: duckdb.DuckDBPyRelation) -> pd.DataFrame:
     # Through Arrow: ~6x faster than .df() for a million rows, and the same pandas types.
     return relation.to_arrow_table().to_pandas()
-
-
-def _all(relation: duckdb.DuckDBPyRelation, path: Path, venue: str) -> pd.DataFrame:
-    try:
-        return _frame(relation)
-    except duckdb.Error as exc:
-        raise SourceFormatError(f"{venue} file {path}: cannot be read ({type(exc).__name__}: {exc})") from exc
 
 
 def _normalized(table: str, frame: pd.DataFrame, venue: str, symbol: str, source: str) -> Normalized:
@@ -207,21 +220,19 @@ def load_range(root: Path, table: str, venue: str, symbol: str, first: dt.date, 
     source = f"files:{path.relative_to(root).as_posix()}"
     start = dt.datetime.combine(first, dt.time())
     end = start + dt.timedelta(days=days)
-    whole, frame, span = None, None, None
+    whole = None
     if path.suffix == ".csv":
         # Fast path: numbers converted by DuckDB. Only a file it converts entirely and whose rows all pass
         # is taken this way; anything else is read again as text, so rejects name the value as written.
         numbers = tuple(f.name for f in TABLE_FIELDS[table] if f.kind == "number")
         try:
-            frame, span = _read(path, venue, start, end, numbers)
-            whole = _normalized(table, frame, venue, symbol, source)
+            whole = _normalized(table, _read(path, venue, start, end, numbers), venue, symbol, source)
             if len(whole.rejects):
                 whole = None
         except NonFinite:
             whole = None
     if whole is None:
-        frame, span = _read(path, venue, start, end)
-        whole = _normalized(table, frame, venue, symbol, source)
+        whole = _normalized(table, _read(path, venue, start, end), venue, symbol, source)
     rows = whole.rows[(whole.rows["ts"] >= start) & (whole.rows["ts"] < end)].reset_index(drop=True)
     in_range = whole.rejects["day"].map(lambda d: d is None or first <= d < first + dt.timedelta(days=days))
     rejects = whole.rejects[in_range.astype(bool)].reset_index(drop=True)
@@ -229,9 +240,9 @@ def load_range(root: Path, table: str, venue: str, symbol: str, first: dt.date, 
     if table in SPAN_TABLES:
         stored = set(rows["ts"].to_numpy().astype("datetime64[D]").tolist())
         rejected = rejects["day"].value_counts().to_dict()
-        for day in (first + dt.timedelta(days=i) for i in range(days)):
-            if day in stored:
-                continue
+        empty = [d for d in (first + dt.timedelta(days=i) for i in range(days)) if d not in stored]
+        span = _span(path, venue) if empty else None
+        for day in empty:
             if span is None:
                 notes[day] = f"{source} holds no valid rows ({len(rejects)} rejects)"
             elif span[0] < pd.Timestamp(day) and span[1] >= pd.Timestamp(day) + pd.Timedelta(days=1) or day in rejected:

@@ -166,7 +166,7 @@ def _joined(reasons: list[pd.Series]) -> pd.Series:
     return pd.concat(reasons) if reasons else pd.Series(dtype=object)
 
 
-def _check_text(values: pd.Series, field: Field, codes_out: dict[str, Codes] | None = None) -> Check:
+def _check_text(values: pd.Series, field: Field, codes_out: dict[str, Codes]) -> Check:
     """Stripped text values and the failures of a text field, judged once per distinct value (their
     integer codes go to `codes_out[field.name]`)."""
     try:
@@ -181,11 +181,10 @@ def _check_text(values: pd.Series, field: Field, codes_out: dict[str, Codes] | N
     typed = pd.Series(stripped[codes], index=values.index, dtype=object)
     typed[missing] = None
     typed = typed.infer_objects()  # text columns as pandas' own str dtype, as a per-value strip() gives
-    if codes_out is not None:
-        distinct = sorted({v for v in stripped[:-1] if isinstance(v, str)} - {""})
-        rank_of = {v: i for i, v in enumerate(distinct)}
-        per_code = np.array([rank_of.get(v, -1) if isinstance(v, str) else -1 for v in stripped[:-1]] + [-1], dtype="int64")
-        codes_out[field.name] = Codes(np.where(missing, -1, per_code[codes]), distinct)
+    distinct = sorted({v for v in stripped[:-1] if isinstance(v, str)} - {""})
+    rank_of = {v: i for i, v in enumerate(distinct)}
+    per_code = np.array([rank_of.get(v, -1) if isinstance(v, str) else -1 for v in stripped[:-1]] + [-1], dtype="int64")
+    codes_out[field.name] = Codes(np.where(missing, -1, per_code[codes]), distinct)
     fail = np.zeros(len(values), dtype=bool)
     reasons = []
     if field.required and missing.any():
@@ -334,8 +333,7 @@ def normalize(table: str, frame: pd.DataFrame, *, venue: str, symbol: str, sourc
         },
         columns=REJECT_COLUMNS,
     )
-    rows = out[~bad] if bad.any() else out
-    rows = rows.copy() if bad.any() else rows
+    rows = out[~bad].copy() if bad.any() else out
     rows.insert(0, "venue", venue)
     rows.insert(1, "symbol", symbol)
     if table == "liquidations":
