@@ -19,6 +19,8 @@ from multiprocessing import get_context
 from multiprocessing.util import Finalize
 
 _pool: ProcessPoolExecutor | None = None
+# Jobs an asset computes in its own process: beyond this, the workers pay for starting (~3 s, once per run).
+SMALL_WORK = 4
 
 
 def worker_count(env=os.environ) -> int:
@@ -42,22 +44,16 @@ def _shared_pool() -> ProcessPoolExecutor:
     return _pool
 
 
-def shutdown() -> None:
-    """Stop the shared workers now (the end of a run): the next use starts a fresh pool."""
+def shutdown(wait: bool = True) -> None:
+    """Stop the shared workers (the end of a run, or a pool whose worker died): the next use starts a
+    fresh pool."""
     global _pool
     if _pool is not None:
-        _pool.shutdown(cancel_futures=True)
+        _pool.shutdown(wait=wait, cancel_futures=True)
     _pool = None
 
 
-def _reset() -> None:
-    global _pool
-    if _pool is not None:
-        _pool.shutdown(wait=False, cancel_futures=True)
-    _pool = None
-
-
-def thunks(fn: Callable, jobs: Sequence[tuple], small: int) -> list[Callable[[], object]]:
+def thunks(fn: Callable, jobs: Sequence[tuple], small: int = SMALL_WORK) -> list[Callable[[], object]]:
     """One zero-argument callable per job giving `fn(*job)`: computed in the worker processes when there
     are more than `small` jobs and more than one worker, else in this process when called.
 
@@ -69,14 +65,14 @@ def thunks(fn: Callable, jobs: Sequence[tuple], small: int) -> list[Callable[[],
     try:
         futures = [_shared_pool().submit(fn, *job) for job in jobs]
     except BrokenProcessPool:
-        _reset()
+        shutdown(wait=False)
         futures = [_shared_pool().submit(fn, *job) for job in jobs]
 
     def result(future):
         try:
             return future.result()
         except BrokenProcessPool:
-            _reset()
+            shutdown(wait=False)
             raise
 
     return [partial(result, f) for f in futures]

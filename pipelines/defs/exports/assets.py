@@ -23,7 +23,6 @@ from pipelines.defs.symbol_days import SymbolDays
 
 LEVEL_FILES = ("levels.csv", "levels.parquet", "levels.json")
 LEVEL_FILES_KEY = ["exports", "level_files"]
-IN_PROCESS_PICTURES = 4  # symbol-days rendered without a worker pool (spawning two workers costs ~3 s)
 PINE_PRESET = "default"  # one preset and the cross-venue aggregate, so no position is drawn twice
 
 
@@ -177,7 +176,7 @@ def pictures(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlis
                 work.run(spec.symbol, day, lambda: picture_inputs(day, spec))
         # Rendering is CPU-bound matplotlib work with no warehouse access: spread it over the cores,
         # unless there are too few pictures to pay for starting the workers.
-        renders = thunks(render_pictures, [(job[1:], job[0]) for job in jobs], small=IN_PROCESS_PICTURES)
+        renders = thunks(render_pictures, [(job[1:], job[0]) for job in jobs])
         rendered = [work.run(job[1], job[0], render) for job, render in zip(jobs, renders)]
     written, images = [], {}
     for (day, symbol, folder, *_), pngs in zip(jobs, rendered):

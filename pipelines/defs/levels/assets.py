@@ -16,9 +16,6 @@ from pipelines.defs.symbol_days import SymbolDays
 from pipelines.lib.warehouse import replace_as_of
 from pipelines.lib.workers import thunks
 
-# Symbols computed in the asset's own process per day; beyond this, in the shared worker processes.
-IN_PROCESS_SYMBOLS = 4
-
 
 @dg.asset(
     key=["levels", "objective"],
@@ -47,7 +44,7 @@ def objective_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource, 
 
                 work.run(spec.symbol, day, inputs)
             # The engines are pure compute: on all cores when there are enough symbols; writes stay here.
-            for (spec, found), computed in zip(read, thunks(objective_compute, [(found,) for _, found in read], small=IN_PROCESS_SYMBOLS)):
+            for (spec, found), computed in zip(read, thunks(objective_compute, [(found,) for _, found in read])):
                 def one(spec=spec, computed=computed):
                     rows, day_bars = computed()
                     replace_as_of(con, "levels.objective", day, spec.symbol, rows)

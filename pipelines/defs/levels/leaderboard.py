@@ -21,8 +21,6 @@ from pipelines.lib.report import SUMMARY_WIDTH
 from pipelines.lib.warehouse import replace_as_of
 from pipelines.lib.workers import thunks
 
-# Symbols fitted in the asset's own process; beyond this the workers pay for starting (~3 s, once per run).
-IN_PROCESS_SYMBOLS = 4
 
 COLUMNS = ["as_of", "symbol", "part", "model", "kind", "params", "candidates", "window_minutes", "realized", "first_test_day",
            *METRICS, "lift_vs_range", "verdict"]
@@ -69,7 +67,7 @@ def level_leaderboard(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
 
             work.run(spec.symbol, day, read)
         # Fitting every model is pure compute: on all cores when there are enough symbols to pay for the workers.
-        for item, computed in zip(prepared, thunks(lb.compute, [(p,) for p in prepared], small=IN_PROCESS_SYMBOLS)):
+        for item, computed in zip(prepared, thunks(lb.compute, [(p,) for p in prepared])):
             def write(item=item, computed=computed):
                 board = computed()
                 replace_as_of(con, "levels.leaderboard", day, item.symbol, leaderboard_rows(board, item.symbol, day))
