@@ -25,8 +25,9 @@ demo: setup
 test: setup
 	$(PY) -m pytest
 
+# dg warns when the project's .venv is not the active one: make runs it from that .venv, so say so.
 dev: setup
-	cd $(CURDIR) && $(VENV)/bin/dg dev
+	cd $(CURDIR) && VIRTUAL_ENV=$(CURDIR)/$(VENV) PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/dg dev
 
 bench: setup
 	$(PY) bench/objective.py

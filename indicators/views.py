@@ -25,13 +25,15 @@ def _bins(prices: np.ndarray, width: float) -> np.ndarray:
     return np.floor(prices / width).astype(np.int64)
 
 
-def heatmap(levels: pd.DataFrame, hours: pd.DatetimeIndex, width: float) -> pd.DataFrame:
-    """USD of active long and short levels per hour and price bin.
+def heatmap(levels: pd.DataFrame, hours: pd.DatetimeIndex, width: float,
+            bucket: pd.Timedelta = pd.Timedelta(hours=1)) -> pd.DataFrame:
+    """USD of active long and short levels per time bucket (an hour by default; a picture uses the
+    bars' own interval) and price bin.
 
-    A level counts in hour h (the hour starting at h) when it was created before h ends
-    (created_ts < h + 1 h: the creating bar has closed), is not filled before h ends and has not
-    expired by then. It counts with its as-of notional. Columns: ts, bin_low, bin_high,
-    long_usd, short_usd.
+    A level counts in the bucket starting at h when it was created before the bucket ends
+    (created_ts < h + bucket: the creating bar has closed), is not filled before it ends and has not
+    expired by then. It counts with its as-of notional. Columns: ts (bucket start), bin_low,
+    bin_high, long_usd, short_usd.
     """
     columns = ["ts", "bin_low", "bin_high", "long_usd", "short_usd"]
     if levels.empty or len(hours) == 0:
@@ -39,7 +41,7 @@ def heatmap(levels: pd.DataFrame, hours: pd.DatetimeIndex, width: float) -> pd.D
     created = levels["created_ts"].to_numpy("datetime64[ns]")
     filled = levels["filled_ts"].to_numpy("datetime64[ns]")
     expires = levels["expires_ts"].to_numpy("datetime64[ns]")
-    ends = (hours + pd.Timedelta(hours=1)).to_numpy("datetime64[ns]")
+    ends = (hours + bucket).to_numpy("datetime64[ns]")
     active = (created[None, :] < ends[:, None]) & (np.isnat(filled)[None, :] | (filled[None, :] >= ends[:, None])) \
         & (expires[None, :] > ends[:, None])
     hour_idx, level_idx = np.nonzero(active)

@@ -4,6 +4,7 @@
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -13,6 +14,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import PrivateAttr
 
 from pipelines.lib.exchanges.live import HttpSettings, LiveSource, Loaded, Skipped
+from pipelines.lib.pictures import PictureSettings
 from pipelines.lib.paths import data_root, exports_root, landing_root, source_mode, warehouse_path, watchlist_path
 from pipelines.lib.warehouse import WarehouseFileError, check_warehouse_file, migrate
 from pipelines.lib.watchlist import DEFAULT_INTERVAL, Listing, SymbolSpec, Watchlist, load_watchlist
@@ -98,13 +100,36 @@ class MarketSourceResource(dg.ConfigurableResource):
 
 
 class ExportsResource(dg.ConfigurableResource):
-    """Where the daily files and Pine scripts go (`LIQLEVELS_EXPORTS`, default exports/)."""
+    """Where the daily files and Pine scripts go (`LIQLEVELS_EXPORTS`, default exports/), and which
+    heatmaps are drawn: `heatmap_days` for every day (`LIQLEVELS_HEATMAP_DAYS`, default 7), also
+    `extra_heatmap_days` for a run's last day (`LIQLEVELS_HEATMAP_EXTRA_DAYS`, comma-separated,
+    default 30), colour scale `log` or `quantile` (`LIQLEVELS_HEATMAP_SCALE`)."""
 
     root: str
+    heatmap_days: int = 7
+    extra_heatmap_days: list[int] = [30]
+    heatmap_scale: str = "log"
 
     @property
     def path(self) -> Path:
         return Path(self.root)
+
+    def pictures(self) -> PictureSettings:
+        return PictureSettings(self.heatmap_days, tuple(self.extra_heatmap_days), self.heatmap_scale)
+
+
+def exports_resource(root: str | None = None) -> ExportsResource:
+    """The exports resource as the environment configures it; a bad value fails here, naming the variable."""
+    env = os.environ
+    try:
+        days = int(env.get("LIQLEVELS_HEATMAP_DAYS", "7"))
+        extra = [int(part) for part in env.get("LIQLEVELS_HEATMAP_EXTRA_DAYS", "30").split(",") if part.strip()]
+    except ValueError as error:
+        raise ValueError(f"LIQLEVELS_HEATMAP_DAYS / LIQLEVELS_HEATMAP_EXTRA_DAYS must be whole days: {error}") from None
+    resource = ExportsResource(root=root or str(exports_root()), heatmap_days=days, extra_heatmap_days=extra,
+                               heatmap_scale=env.get("LIQLEVELS_HEATMAP_SCALE", "log"))
+    resource.pictures()  # validates the ranges and the scale now, not at the first picture
+    return resource
 
 
 @dg.definitions
@@ -115,6 +140,6 @@ def resources() -> dg.Definitions:
             "watchlist": WatchlistResource(path=str(watchlist_path())),
             "market_source": MarketSourceResource(mode=source_mode(), files_root=str(data_root()),
                                                   landing_root=str(landing_root())),
-            "exports": ExportsResource(root=str(exports_root())),
+            "exports": exports_resource(),
         }
     )

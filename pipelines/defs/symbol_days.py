@@ -52,6 +52,14 @@ class SymbolDays:
         self.failed: list[dict] = []
         self.warnings: list[dict] = []
         self._pending: list[tuple[str, str]] | None = None
+        self._per_day: dict[dt.date, dict[str, float]] = {}
+
+    def count(self, day: dt.date, **numbers: float) -> None:
+        """Add the day's numbers (rows, USD...) to the partition's own metadata: a single-run backfill
+        then shows each day its numbers, not the run's last day's (`dagster/row_count` as `row_count`)."""
+        totals = self._per_day.setdefault(day, {})
+        for name, value in numbers.items():
+            totals[name] = totals.get(name, 0) + value
 
     def warn(self, message: str) -> None:
         """Note something the current symbol-day had to do without (shown in the run summary)."""
@@ -62,6 +70,7 @@ class SymbolDays:
     def run(self, symbol: str, day: dt.date, work: Callable[[], Any]) -> Any | None:
         """`work()` for (symbol, day); None when it failed or an upstream asset failed for that symbol-day."""
         self._pending = []
+        self._per_day.setdefault(day, {})
         try:
             upstream = failed_assets(self.con, self.upstream, symbol, day)
             if upstream:
@@ -90,9 +99,38 @@ class SymbolDays:
             self._pending = None
 
     def metadata(self) -> dict[str, dg.MetadataValue]:
-        notes = pd.DataFrame(self.failed + self.warnings, columns=["day", "symbol", "severity", "message"])
-        return {
-            "failed_symbol_days": dg.MetadataValue.int(len(self.failed)),
-            "warnings": dg.MetadataValue.int(len(self.warnings)),
+        """The run's summary, returned by the asset; each day of a multi-day run also gets its own
+        numbers and notes as partition-scoped metadata, which Dagster puts on that partition's event."""
+        add_day_metadata(self.context, {day: self._summary(day, numbers) for day, numbers in self._per_day.items()})
+        return self._summary()
+
+    def _summary(self, day: dt.date | None = None, numbers: dict[str, float] | None = None) -> dict[str, dg.MetadataValue]:
+        chosen = [n for n in self.failed + self.warnings if day is None or n["day"] == day.isoformat()]
+        notes = pd.DataFrame(chosen, columns=["day", "symbol", "severity", "message"])
+        out = {
+            "failed_symbol_days": dg.MetadataValue.int(sum(n["severity"] == "error" for n in chosen)),
+            "warnings": dg.MetadataValue.int(sum(n["severity"] != "error" for n in chosen)),
             "notes": dg.MetadataValue.md(notes.tail(40).to_markdown(index=False) if len(notes) else "_none_"),
         }
+        return {**out, **number_metadata(numbers or {})}
+
+
+def number_metadata(numbers: dict[str, float]) -> dict[str, dg.MetadataValue]:
+    """Numbers as Dagster metadata the Plots tab can draw: whole numbers as int (USD rounded to the
+    dollar, shown with separators, never as 1.85444e+07), others rounded; `row_count` is Dagster's own."""
+    out = {}
+    for name, value in numbers.items():
+        key = "dagster/row_count" if name == "row_count" else name
+        value = float(value)
+        out[key] = dg.MetadataValue.int(int(round(value))) if name.endswith("_usd") or value.is_integer() \
+            else dg.MetadataValue.float(round(value, 4))
+    return out
+
+
+def add_day_metadata(context, per_day: dict[dt.date, dict]) -> None:
+    """Partition-scoped metadata for each day of a multi-day (single-run backfill) run: Dagster puts
+    it on that day's materialization over the run-wide values, so each partition shows its own."""
+    keys = list(context.partition_keys) if (context.has_partition_key or context.has_partition_key_range) else []
+    if len(keys) > 1:
+        for day, metadata in per_day.items():
+            context.add_asset_metadata(metadata, partition_key=day.isoformat())

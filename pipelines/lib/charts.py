@@ -1,18 +1,229 @@
-"""Headless PNG charts for asset metadata and exports (matplotlib imported lazily: it is slow)."""
+"""Headless PNG charts for exports and asset metadata: the heatmap, the liquidation map and the
+levels overview. Shared look in `chart_style` (1280 px wide, no text under 9 pt).
+
+Rules chosen where the issue is silent:
+- Heatmap columns are the bars themselves (the data's interval), so the heat lines up with the
+  candles under it; a column's cell is the USD of levels active at the bar's close.
+- Candles are drawn when a bar is at least 2 px wide (≤ 500 bars at 1280 px); more bars get a close
+  line, since sub-pixel candles are noise.
+- The colour scale is logarithmic by default (one colour bar in USD, and a side with a tenth of the
+  other's USD is still visible); `quantile` colours each side by the rank of its own cells instead,
+  so the quieter side reaches the same brightness.
+- Every axis ends at the last bar's close time: nothing is drawn beyond the data.
+"""
 
 from __future__ import annotations
 
 import base64
-import io
 
+import numpy as np
 import pandas as pd
+
+from pipelines.lib import chart_style as style
+
+CANDLES_MAX = 500
+SCALES = ("log", "quantile")
+
+
+def markdown_image(png: bytes, alt: str) -> str:
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
+
+
+def _date_axis(ax, start: pd.Timestamp, end: pd.Timestamp) -> None:
+    """Ticks that suit the span (hours for a day, days for a week or a month), in UTC."""
+    import matplotlib.dates as mdates
+
+    days = (end - start) / pd.Timedelta(days=1)
+    if days <= 1.5:
+        ax.xaxis.set_major_locator(mdates.HourLocator(byhour=range(0, 24, 3)))
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
+    else:
+        step = max(1, int(round(days / 10)))
+        ax.xaxis.set_major_locator(mdates.DayLocator(interval=step))
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %d"))
+    ax.set_xlim(start, end)
+    ax.set_xlabel(f"time (UTC), {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}")
+
+
+def heat_grid(cells: pd.DataFrame, bars: pd.DataFrame, lo: float, hi: float, scale: str = "log"):
+    """(price edges, grid) for the heatmap: rows are price bins from `lo` to `hi`, columns the bars.
+    With `scale="quantile"` each cell holds its side's quantile rank in (0, 1] (the larger side of a
+    cell wins); otherwise USD. Cells outside the bars or the price range are left out."""
+    if scale not in SCALES:
+        raise ValueError(f"heatmap scale must be one of {SCALES}, got {scale!r}")
+    width = float((cells["bin_high"] - cells["bin_low"]).iloc[0])
+    edges = np.arange(np.floor(lo / width) * width, hi + width, width)
+    column = pd.Series(np.arange(len(bars)), index=pd.DatetimeIndex(bars["ts"]))
+    cols = column.reindex(pd.DatetimeIndex(cells["ts"])).to_numpy()
+    rows = np.round((cells["bin_low"].to_numpy(float) - edges[0]) / width).astype(np.int64)
+    keep = ~np.isnan(cols) & (rows >= 0) & (rows < len(edges) - 1)
+    rows, cols = rows[keep], cols[keep].astype(np.int64)
+    long_usd, short_usd = cells["long_usd"].to_numpy(float)[keep], cells["short_usd"].to_numpy(float)[keep]
+    grid = np.zeros((len(edges) - 1, len(bars)))
+    if scale == "log":
+        np.add.at(grid, (rows, cols), long_usd + short_usd)
+        return edges, grid
+    for values in (long_usd, short_usd):
+        side = np.zeros_like(grid)
+        np.add.at(side, (rows, cols), values)
+        positive = side > 0
+        if positive.any():
+            ranks = pd.Series(side[positive]).rank(pct=True).to_numpy()
+            side[positive] = ranks
+            grid = np.maximum(grid, side)
+    return edges, grid
+
+
+def _candles(ax, bars: pd.DataFrame, bar: pd.Timedelta) -> None:
+    import matplotlib.dates as mdates
+
+    mid = mdates.date2num(bars["ts"] + bar / 2)
+    width = bar / pd.Timedelta(days=1) * 0.7
+    up = (bars["close"] >= bars["open"]).to_numpy()
+    colours = np.where(up, style.UP, style.DOWN)
+    ax.vlines(mid, bars["low"], bars["high"], colors=colours, linewidth=0.9, zorder=3)
+    body = (bars["close"] - bars["open"]).abs().to_numpy()
+    floor = float(bars["close"].iloc[-1]) * 1e-4  # a doji still shows a line
+    ax.bar(mid, np.maximum(body, floor), width=width, bottom=np.minimum(bars["open"], bars["close"]), color=colours,
+           edgecolor="white", linewidth=0.3, zorder=4, label="candles")
+
+
+def heatmap_chart(cells: pd.DataFrame, bars: pd.DataFrame, title: str, bar_seconds: int, scale: str = "log",
+                  empty_note: str = "no levels yet") -> bytes:
+    """`heatmap_figure` as PNG bytes."""
+    return style.png(heatmap_figure(cells, bars, title, bar_seconds, scale, empty_note))
+
+
+def heatmap_figure(cells: pd.DataFrame, bars: pd.DataFrame, title: str, bar_seconds: int, scale: str = "log",
+                   empty_note: str = "no levels yet"):
+    """Price × time heatmap of active liquidation USD (long + short per cell), the candles (or the close)
+    drawn over it, the last close labelled. `cells`: ts (bar start), bin_low, bin_high, long_usd,
+    short_usd; `bars`: ts, open, high, low, close at `bar_seconds`."""
+    from matplotlib.colors import LogNorm, Normalize
+    from matplotlib.ticker import LogLocator
+
+    bar = pd.Timedelta(seconds=bar_seconds)
+    fig, ax = style.figure(6.4)
+    start, end = bars["ts"].iloc[0], bars["ts"].iloc[-1] + bar
+    lo, hi = float(bars["low"].min()) * 0.95, float(bars["high"].max()) * 1.05
+    has_cells = len(cells) > 0
+    if has_cells:
+        edges, grid = heat_grid(cells, bars, lo, hi, scale)
+        has_cells = bool((grid > 0).any())
+    if has_cells:
+        x = list(bars["ts"]) + [end]
+        shown = np.ma.masked_less_equal(grid, 0)
+        if scale == "log":
+            positive = grid[grid > 0]
+            # the colour range spans the middle of the cells (a quarter are darker, a few hotter): the
+            # whole range is mostly one colour, since every bar opens some positions
+            top = float(np.quantile(positive, 0.995))
+            norm = LogNorm(vmin=min(max(float(np.quantile(positive, 0.25)), top * 1e-4), top / 10), vmax=top)
+            label = "active liquidation USD per cell (log scale)"
+        else:
+            norm, label = Normalize(0, 1), "quantile of the cell within its side (long or short)"
+        ax.set_facecolor("black")
+        mesh = ax.pcolormesh(x, edges, shown, cmap="inferno", norm=norm, shading="flat", rasterized=True)
+        bar_ = fig.colorbar(mesh, ax=ax, pad=0.085)
+        bar_.set_label(label)
+        if scale == "log":
+            bar_.ax.yaxis.set_major_formatter(_usd_formatter())
+            bar_.ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))  # 1-2-5 labels, not every tenth
+            bar_.ax.yaxis.set_minor_formatter(_usd_formatter())
+    else:
+        style.note(ax, empty_note)
+    if len(bars) <= CANDLES_MAX:
+        _candles(ax, bars, bar)
+    else:
+        ax.plot(bars["ts"] + bar, bars["close"], color="white" if has_cells else style.PRICE, linewidth=1.0, label="close")
+    close = float(bars["close"].iloc[-1])
+    ax.axhline(close, color=style.PRICE, linestyle=":", linewidth=0.9)
+    style.price_label(ax, close, f"{close:,.2f}")
+    ax.set_ylim(lo, hi)
+    ax.set_ylabel("price (USD)")
+    ax.yaxis.set_major_formatter(_price_formatter())
+    _date_axis(ax, start, end)
+    ax.set_title(title)
+    fig.subplots_adjust(left=0.07, right=0.93, bottom=0.11, top=0.92)  # fixed layout: tight_layout costs ~0.1 s a chart
+    return fig
+
+
+def _price_formatter():
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda value, _: f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.4g}")
+
+
+def _usd_formatter():
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda value, _: style.usd(value))
+
+
+def liquidation_map_chart(rows: pd.DataFrame, close: float, title: str, max_pain: dict | None = None,
+                          empty_note: str = "no active levels on this day") -> bytes:
+    """`liquidation_map_figure` as PNG bytes."""
+    return style.png(liquidation_map_figure(rows, close, title, max_pain, empty_note))
+
+
+def liquidation_map_figure(rows: pd.DataFrame, close: float, title: str, max_pain: dict | None = None,
+                           empty_note: str = "no active levels on this day"):
+    """USD per leverage tier (stacked bars per price bin) and the cumulative long (below the close)
+    and short (above) curves, within ±15 % of the close; the close and the max-pain prices marked.
+    One legend, outside the data."""
+    fig, ax = style.figure(6.0)
+    near = rows[(rows["bin_low"] > close * 0.85) & (rows["bin_high"] < close * 1.15)] if len(rows) else rows
+    handles = []
+    if len(near):
+        width = float((rows["bin_high"] - rows["bin_low"]).iloc[0])
+        # a dense bin grid drawn as filled stairs: one polygon per tier instead of one patch per bar
+        first = np.floor(near["bin_low"].min() / width)
+        slot = np.round(near["bin_low"] / width - first).astype(int).to_numpy()
+        edges = (first + np.arange(slot.max() + 2)) * width
+        bottom = np.zeros(len(edges) - 1)
+        for tier, colour in style.TIER_COLOURS.items():
+            values = np.zeros(len(edges) - 1)
+            np.add.at(values, slot, near[f"usd_{tier}x"].to_numpy(float))
+            handles.append(ax.stairs(bottom + values, edges, baseline=bottom.copy(), fill=True, color=colour, label=f"{tier}x leverage"))
+            bottom = bottom + values
+        curve = ax.twinx()
+        below, above = near[near["bin_low"] < close], near[near["bin_low"] >= close]
+        handles += curve.plot(below["bin_low"], below["long_cum_usd"], color=style.LONG, linewidth=2,
+                              drawstyle="steps-mid", label="cumulative long (below close)")
+        handles += curve.plot(above["bin_low"], above["short_cum_usd"], color=style.SHORT, linewidth=2,
+                              drawstyle="steps-mid", label="cumulative short (above close)")
+        curve.set_ylabel("cumulative USD from the close")
+        curve.yaxis.set_major_formatter(_usd_formatter())
+        curve.set_ylim(bottom=0)
+        ax.set_xlim(close * 0.85, close * 1.15)
+    else:
+        style.note(ax, empty_note)
+        ax.set_xlim(close * 0.85, close * 1.15)
+    handles.append(ax.axvline(close, color=style.PRICE, linestyle="--", linewidth=1.2, label=f"close {close:,.2f}"))
+    ax.annotate(f"close\n{close:,.2f}", xy=(close, 1.0), xycoords=("data", "axes fraction"), xytext=(0, 3),
+                textcoords="offset points", ha="center", va="bottom", fontsize=style.SMALL, color=style.PRICE)
+    for side, colour in (("long", style.LONG), ("short", style.SHORT)):
+        price = (max_pain or {}).get(f"{side}_price")
+        if price is None or not np.isfinite(price):
+            continue
+        usd = (max_pain or {}).get(f"{side}_usd") or 0.0
+        handles.append(ax.axvline(price, color=colour, linestyle="-.", linewidth=1.2,
+                                  label=f"max pain {side} {price:,.2f} ({style.usd(usd)} USD)"))
+    ax.set_ylabel("USD per price bin")
+    ax.yaxis.set_major_formatter(_usd_formatter())
+    ax.set_xlabel("liquidation price (USD)")
+    ax.xaxis.set_major_formatter(_price_formatter())
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.13, 1.0), borderaxespad=0, frameon=False)
+    ax.set_title(title, pad=28)
+    ax.grid(alpha=0.2)
+    fig.subplots_adjust(left=0.07, right=0.68, bottom=0.11, top=0.86)
+    return fig
 
 
 def levels_chart(panels: list[tuple[str, pd.DataFrame, pd.DataFrame]], title: str) -> bytes:
     """One panel per symbol: the close of the shown bars and the active levels as horizontal lines
     (long levels red below price, short levels green above; thicker = larger size class)."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(len(panels), 1, figsize=(7, 2.4 * len(panels)), dpi=72, squeeze=False)
+    fig, axes = style.figure(2.6 * len(panels) + 0.6, nrows=len(panels), ncols=1, squeeze=False)
     widths = {"small": 0.6, "medium": 1.2, "large": 2.0}
     for ax, (symbol, bars, levels) in zip(axes[:, 0], panels):
         ax.plot(bars["ts"], bars["close"], color="black", linewidth=1.0)
@@ -20,122 +231,13 @@ def levels_chart(panels: list[tuple[str, pd.DataFrame, pd.DataFrame]], title: st
         pad = max((hi - lo) * 0.6, hi * 0.03)
         visible = levels[(levels["liq_price"] > lo - pad) & (levels["liq_price"] < hi + pad)]
         for row in visible.itertuples():
-            ax.axhline(row.liq_price, color="#c0392b" if row.side == "long" else "#27ae60",
+            ax.axhline(row.liq_price, color=style.LONG if row.side == "long" else style.SHORT,
                        linewidth=widths.get(str(row.size_class), 0.8), alpha=0.5)
         ax.set_ylim(lo - pad, hi + pad)
-        ax.set_title(f"{symbol}: {len(levels)} active levels ({len(visible)} in view)", fontsize=9)
-        ax.tick_params(labelsize=7)
-    fig.suptitle(title, fontsize=10)
-    fig.subplots_adjust(left=0.09, right=0.9, bottom=0.12, top=0.9)  # fixed layout: tight_layout costs ~0.1 s a chart
-    return _png(fig)
-
-
-def markdown_image(png: bytes, alt: str) -> str:
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _png(fig) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", metadata={"Software": None})  # no version stamp: reruns are byte-identical
-    _pyplot().close(fig)
-    return buffer.getvalue()
-
-
-def _few_ticks(ax, dates: bool = False) -> None:
-    """Fixed, sparse ticks: automatic date ticking is most of a small chart's drawing time."""
-    from matplotlib.dates import DateFormatter, HourLocator
-    from matplotlib.ticker import MaxNLocator
-
-    if dates:
-        ax.xaxis.set_major_locator(HourLocator(byhour=range(0, 24, 6)))
-        ax.xaxis.set_major_formatter(DateFormatter("%H:%M"))
-    else:
-        ax.xaxis.set_major_locator(MaxNLocator(5))
-    ax.yaxis.set_major_locator(MaxNLocator(5))
-
-
-def heatmap_chart(cells: pd.DataFrame, bars: pd.DataFrame, title: str) -> bytes:
-    """Price × time heatmap of active liquidation USD (long + short per cell) with the close line."""
-    import numpy as np
-
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=72)
-    if len(cells):
-        lo, hi = bars["low"].min() * 0.95, bars["high"].max() * 1.05
-        shown = cells[(cells["bin_low"] >= lo) & (cells["bin_high"] <= hi)]
-    if len(cells) and len(shown):
-        hours = sorted(cells["ts"].unique())
-        width = float((cells["bin_high"] - cells["bin_low"]).iloc[0])
-        edges = np.arange(np.floor(lo / width) * width, hi + width, width)
-        grid = np.zeros((len(edges) - 1, len(hours)))
-        col = {h: i for i, h in enumerate(hours)}
-        rows = np.clip(((shown["bin_low"] - edges[0]) / width).round().astype(int), 0, len(edges) - 2)
-        np.add.at(grid, (rows.to_numpy(), shown["ts"].map(col).to_numpy()), (shown["long_usd"] + shown["short_usd"]).to_numpy() / 1e6)
-        x = list(hours) + [hours[-1] + pd.Timedelta(hours=1)]
-        mesh = ax.pcolormesh(x, edges, grid, cmap="inferno", shading="flat")
-        fig.colorbar(mesh, ax=ax, label="USD millions")
-        ax.set_ylim(lo, hi)
-    ax.plot(bars["ts"] + pd.Timedelta(minutes=30), bars["close"], color="cyan", linewidth=1.2, label="close")
-    _few_ticks(ax, dates=True)
-    ax.set_title(title, fontsize=9)
-    ax.tick_params(labelsize=7)
-    fig.subplots_adjust(left=0.09, right=0.9, bottom=0.12, top=0.9)  # fixed layout: tight_layout costs ~0.1 s a chart
-    return _png(fig)
-
-
-def liquidation_map_chart(rows: pd.DataFrame, close: float, title: str) -> bytes:
-    """Cumulative long (below the close) and short (above) curves plus USD bars per leverage tier
-    (levels within ±15 % of the close)."""
-    import numpy as np
-
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 3.4), dpi=72)
-    if len(rows):
-        near = rows[(rows["bin_low"] > close * 0.85) & (rows["bin_high"] < close * 1.15)]
-    if len(rows) and len(near):
-        width = float((rows["bin_high"] - rows["bin_low"]).iloc[0])
-        # a dense bin grid drawn as filled stairs: one polygon per tier instead of one patch per bar
-        first = np.floor(near["bin_low"].min() / width)
-        slot = np.round(near["bin_low"] / width - first).astype(int).to_numpy()
-        edges = (first + np.arange(slot.max() + 2)) * width
-        bottom = np.zeros(len(edges) - 1)
-        for tier, colour in zip((10, 25, 50, 100), ("#90caf9", "#42a5f5", "#1e88e5", "#0d47a1")):
-            values = np.zeros(len(edges) - 1)
-            np.add.at(values, slot, near[f"usd_{tier}x"].to_numpy() / 1e6)
-            ax.stairs(bottom + values, edges, baseline=bottom.copy(), fill=True, color=colour, label=f"{tier}x")
-            bottom = bottom + values
-        curve = ax.twinx()
-        below, above = near[near["bin_low"] < close], near[near["bin_low"] >= close]
-        curve.plot(below["bin_low"], below["long_cum_usd"] / 1e6, color="#c0392b", label="cumulative long")
-        curve.plot(above["bin_low"], above["short_cum_usd"] / 1e6, color="#27ae60", label="cumulative short")
-        curve.set_ylabel("cumulative USD M", fontsize=7)
-        curve.tick_params(labelsize=7)
-    ax.axvline(close, color="black", linestyle="--", linewidth=1)
-    _few_ticks(ax)
-    ax.set_ylabel("USD M per bin", fontsize=7)
-    if ax.get_legend_handles_labels()[0]:  # a day without levels has nothing to name
-        ax.legend(fontsize=7, loc="upper left")
-    else:
-        ax.text(0.5, 0.5, "no active levels on this day", transform=ax.transAxes, ha="center", va="center", fontsize=9, color="grey")
-    ax.set_title(title, fontsize=9)
-    ax.tick_params(labelsize=7)
-    fig.subplots_adjust(left=0.09, right=0.9, bottom=0.12, top=0.9)  # fixed layout: tight_layout costs ~0.1 s a chart
-    return _png(fig)
-
-
-def render_pictures(job: tuple, day) -> tuple[bytes, bytes]:
-    """(heatmap PNG, liquidation-map PNG) of one symbol-day. Runs in a worker process, so it lives
-    here, away from Dagster: a worker imports only this module (no Dagster warnings in its output)."""
-    symbol, _, cells, bars, rows = job
-    close = float(bars["close"].iloc[-1])
-    return (heatmap_chart(cells, bars, f"{symbol} liquidation heatmap {day} (default preset, all venues)"),
-            liquidation_map_chart(rows, close, f"{symbol} liquidation map as of {day} close {close:,.2f}"))
+        ax.set_xlim(bars["ts"].iloc[0], bars["ts"].iloc[-1])
+        ax.set_ylabel("price (USD)")
+        ax.set_title(f"{symbol}: {len(levels)} active levels ({len(visible)} in view)", fontsize=style.FONT)
+    axes[-1, 0].set_xlabel("time (UTC)")
+    fig.suptitle(title)
+    fig.subplots_adjust(left=0.08, right=0.97, bottom=0.1, top=0.9, hspace=0.45)
+    return style.png(fig)

@@ -174,21 +174,21 @@ def markdown(board: Leaderboard, symbol: str) -> str:
 
 def chart(board: Leaderboard, symbol: str) -> bytes:
     """Capture curves on the test part, and partial rank with its 95 % interval per model (train dot, test bar)."""
-    from pipelines.lib.charts import _png, _pyplot
+    from pipelines.lib import chart_style as style
 
-    plt = _pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12.8, 5.4), dpi=100)
+    plt = style.pyplot()
+    fig, (left, right) = style.figure(5.4, ncols=2)
     t = board.table
     test = t[t["part"] == "test"].set_index("model").sort_values("partial_rank", na_position="first", kind="stable")
     palette = plt.get_cmap("tab20").colors  # 15+ models: no two share a colour
     for number, (name, pred) in enumerate(board.predictions.items()):
-        style = {"linestyle": "--", "linewidth": 1.6} if test.loc[name, "kind"] == "baseline" else {"linewidth": 1.2}
-        left.plot(*quality.capture_curve(pred, board.windows), label=name, color=palette[number % len(palette)], **style)
+        line = {"linestyle": "--", "linewidth": 1.6} if test.loc[name, "kind"] == "baseline" else {"linewidth": 1.2}
+        left.plot(*quality.capture_curve(pred, board.windows), label=name, color=palette[number % len(palette)], **line)
     left.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=0.8)
     left.set_xlabel("share of test windows (highest prediction first)", fontsize=10)
     left.set_ylabel("share of realized USD", fontsize=10)
     left.set_title("capture curves, held-out part", fontsize=11)
-    left.legend(fontsize=8, loc="lower right", ncol=2)
+    left.legend(loc="lower right", ncol=2)
     y = np.arange(len(test))
     colours = ["#7f8c8d" if k == "baseline" else "#2471a3" for k in test["kind"]]
     low = (test["partial_rank"] - test["partial_rank_ci_low"]).clip(lower=0).fillna(0)
@@ -201,10 +201,10 @@ def chart(board: Leaderboard, symbol: str) -> bytes:
     right.set_yticks(y, test.index, fontsize=9)
     right.set_xlabel("partial rank beyond the window's own move\n(bars: test part with its 95 % day-bootstrap interval)", fontsize=10)
     right.set_title("partial rank per model", fontsize=11)
-    right.legend(fontsize=8, loc="lower right")
+    right.legend(loc="lower right")
     for ax in (left, right):
         ax.tick_params(labelsize=9)
         ax.grid(alpha=0.25)
     fig.suptitle(f"{symbol} leaderboard: {board.split_line()}", fontsize=11)
     fig.subplots_adjust(left=0.06, right=0.98, bottom=0.14, top=0.88, wspace=0.38)
-    return _png(fig)
+    return style.png(fig)

@@ -218,22 +218,23 @@ def scorecard(con, symbol: str, venues: list[str], start: dt.date, end: dt.date,
 
 def scorecard_chart(scored: pd.DataFrame, predictions: dict, model: str, title: str) -> bytes:
     """Predicted vs realized per window (log-log) and the capture curve of every model."""
-    from pipelines.lib.charts import _png, _pyplot
+    from pipelines.lib import chart_style as style
 
-    plt = _pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.2), dpi=72)
-    for side, colour in (("long", "#c0392b"), ("short", "#27ae60")):
-        left.scatter(predictions[model][f"{side}_pred"] + 1, scored[f"{side}_usd"] + 1, s=8, color=colour, label=side)
+    fig, (left, right) = style.figure(5.0, ncols=2)
+    for side, colour in (("long", style.LONG), ("short", style.SHORT)):
+        left.scatter(predictions[model][f"{side}_pred"] + 1, scored[f"{side}_usd"] + 1, s=10, color=colour, label=side)
     left.set_xscale("log"), left.set_yscale("log")
-    left.set_xlabel(f"predicted ({model}) + 1", fontsize=7), left.set_ylabel("realized USD + 1", fontsize=7)
-    left.legend(fontsize=7)
+    left.set_xlabel(f"predicted USD ({model}) + 1"), left.set_ylabel("realized liquidation USD + 1")
+    left.set_title("each window: prediction vs what followed")
+    left.legend()
     for name, pred in predictions.items():
-        right.plot(*quality.capture_curve(pred, scored), label=name, linewidth=1.5 if name == model else 0.8)
+        right.plot(*quality.capture_curve(pred, scored), label=name, linewidth=2 if name == model else 1.0)
     right.plot([0, 1], [0, 1], color="grey", linestyle=":")
-    right.set_xlabel("share of windows (highest prediction first)", fontsize=7), right.set_ylabel("share of realized USD", fontsize=7)
-    right.legend(fontsize=6)
+    right.set_xlabel("share of windows (highest prediction first)"), right.set_ylabel("share of realized USD")
+    right.set_title("capture curves")
+    right.legend(loc="lower right", ncol=2)
     for ax in (left, right):
-        ax.tick_params(labelsize=7)
-    fig.suptitle(title, fontsize=9)
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.88, wspace=0.3)
-    return _png(fig)
+        ax.grid(alpha=0.25)
+    fig.suptitle(title)
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.12, top=0.86, wspace=0.25)
+    return style.png(fig)

@@ -38,12 +38,14 @@ def assets_in_group(*groups: str) -> list:
 
 
 def run_range(warehouse_file: Path, groups, start: dt.date, end: dt.date, symbols=("BTC",), data_root: Path = BUNDLED_DATA,
-              raise_on_error: bool = True, exports: Path | None = None, watchlist: Path = WATCHLIST) -> dg.ExecuteInProcessResult:
-    """One single-run backfill of the assets (and their checks) in `groups` over [start, end]."""
+              raise_on_error: bool = True, exports: Path | None = None, watchlist: Path = WATCHLIST,
+              instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
+    """One single-run backfill of the assets (and their checks) in `groups` over [start, end]
+    (on an ephemeral instance unless one is given)."""
     return dg.materialize(
         assets_in_group(*groups),
         resources=resources(warehouse_file, data_root=data_root, symbols=list(symbols), exports=exports, watchlist=watchlist),
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=instance or dg.DagsterInstance.ephemeral(),
         tags={ASSET_PARTITION_RANGE_START_TAG: start.isoformat(), ASSET_PARTITION_RANGE_END_TAG: end.isoformat()},
         raise_on_error=raise_on_error,
     )

@@ -13,7 +13,7 @@ from pipelines.defs.checks.checks import CHECKED, suite_for
 from pipelines.lib.validation import validate
 from pipelines.lib.paths import exports_root
 from tests.conftest import BUNDLED_DATA, LEVEL_DAY
-from tests.pipelines.dagster_helpers import materialize_day
+from tests.pipelines.dagster_helpers import materialize_day, run_range
 
 DAY = LEVEL_DAY - dt.timedelta(days=1)  # a complete day (the bundle ends at 10:00 on LEVEL_DAY)
 START = dt.datetime.combine(DAY, dt.time())
@@ -186,3 +186,38 @@ def test_checks_in_day_chunks_equal_one_frame(bundled_warehouse, table):
     chunked = pd.concat([p[0] for p in parts], ignore_index=True)
     key = ["day", "expectation"]
     pd.testing.assert_frame_equal(chunked.sort_values(key).reset_index(drop=True), one.sort_values(key).reset_index(drop=True))
+
+
+def test_a_single_run_backfill_gives_each_day_its_own_check_outcome_metadata_and_a_runnable_quarantine_query(tmp_path, bundled_warehouse):
+    """One run over a clean day and a day with crossed candles: each partition gets its own check
+    evaluation (the UI's list and detail read the same) and its own row count; the quarantine query
+    in the metadata runs as written."""
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copy(bundled_warehouse[0], path)
+    root = tmp_path / "data"
+    good_day, bad_day = LEVEL_DAY - dt.timedelta(days=3), LEVEL_DAY - dt.timedelta(days=2)
+    klines = pd.read_parquet(BUNDLED_DATA / "klines/binance/BTC.parquet")
+    target = klines.index[klines.ts == pd.Timestamp(bad_day, tz="UTC") + pd.Timedelta(hours=5)][0]
+    klines.loc[target, "high"] = klines.loc[target, "low"] * 0.9
+    (root / "klines" / "binance").mkdir(parents=True)
+    klines.to_parquet(root / "klines" / "binance" / "BTC.parquet")
+    result = run_range(path, ("ingest",), good_day, bad_day, data_root=root, raise_on_error=False)
+
+    evaluations = {e.partition: e for e in result.get_asset_check_evaluations() if e.asset_key.to_user_string() == "raw/klines"}
+    assert set(evaluations) == {good_day.isoformat(), bad_day.isoformat()}
+    assert evaluations[good_day.isoformat()].passed
+    bad = evaluations[bad_day.isoformat()]
+    assert not bad.passed and bad.severity == dg.AssetCheckSeverity.ERROR and bad.metadata["quarantined_rows"].value == 2
+    assert bad.metadata["failed_days"].value == bad_day.isoformat()
+    assert evaluations[good_day.isoformat()].target_materialization_data is not None
+
+    rows = {e.partition: e.materialization.metadata["dagster/row_count"].value
+            for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "raw/klines"}
+    with duckdb.connect(str(path), read_only=True) as con:
+        stored = dict(con.execute("select cast(ts as date)::varchar, count(*) from raw.klines where venue = 'binance' "
+                                  "and ts >= ? and ts < ? group by 1", [dt.datetime.combine(good_day, dt.time()),
+                                                                        dt.datetime.combine(bad_day + dt.timedelta(days=1), dt.time())]).fetchall())
+        quarantined = con.execute(bad.metadata["quarantine_query"].value).fetch_df()
+    assert rows == stored  # each partition its own day's rows, not the run's total
+    assert set(quarantined["expectation"]) == {"high >= open", "high >= close"}
+    assert set(pd.to_datetime(quarantined["day"]).dt.date) == {bad_day}

@@ -49,8 +49,9 @@ def test_files_match_the_level_table_and_the_manifest(exported):
         pd.testing.assert_series_equal(csv["price"], parquet["price"], check_exact=False, rtol=1e-9)
         manifest = json.loads((folder / "manifest.json").read_text())
         listed = {f["path"]: f for f in manifest["files"]}
+        # the 30-day heatmap is drawn for the run's last day only
         assert set(listed) == {"BTC/levels.csv", "BTC/levels.parquet", "BTC/levels.json", "BTC/BTC_liquidation_levels.pine",
-                               "BTC/heatmap.png", "BTC/liquidation_map.png"}
+                               "BTC/heatmap.png", "BTC/liquidation_map.png"} | ({"BTC/heatmap_30d.png"} if day == DAYS[-1] else set())
         assert all((folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for name in listed if name.endswith(".png"))
         for name, entry in listed.items():
             assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == entry["sha256"]

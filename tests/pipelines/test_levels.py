@@ -92,3 +92,20 @@ def test_rerun_of_a_level_day_is_idempotent(filled_warehouse, tmp_path):
     before = read_levels(path, DAY)
     assert run_range(path, ("levels",), DAY, DAY).success
     pd.testing.assert_frame_equal(read_levels(path, DAY), before)
+
+
+@pytest.mark.parametrize("asset, table", [("levels/objective", "levels.objective"), ("levels/heatmap", "levels.heatmap"),
+                                          ("levels/liquidation_map", "levels.liquidation_map")])
+def test_each_day_of_a_two_day_run_carries_its_own_numbers(filled_warehouse, asset, table):
+    """A single-run backfill materializes every day with that day's row count (not the run's total
+    or its last day's), so the UI's partitions and Plots tab show real per-day numbers."""
+    path, levels = filled_warehouse
+    events = {e.partition: e.materialization.metadata for e in levels.get_asset_materialization_events()
+              if e.asset_key.to_user_string() == asset}
+    with duckdb.connect(str(path), read_only=True) as con:
+        stored = dict(con.execute(f"select as_of::varchar, count(*) from {table} group by 1").fetchall())
+    assert set(events) == {PREVIOUS.isoformat(), DAY.isoformat()}
+    assert {day: m["dagster/row_count"].value for day, m in events.items()} == {day: stored[day] for day in events}
+    if asset == "levels/objective":
+        for day, metadata in events.items():
+            assert isinstance(metadata["active_long_usd"].value, int) and metadata["active_long_usd"].value > 0

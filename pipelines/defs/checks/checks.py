@@ -121,7 +121,13 @@ def computed_records(con, table: str, asset_path: list[str], days: list[dt.date]
                           "sample": json.dumps(by_day[day][:5]) if by_day.get(day) else None} for day in days])
 
 
-def check_metadata(results: pd.DataFrame, quarantined: int, rows: int) -> dict:
+def quarantine_query(table: str, days: list[dt.date]) -> str:
+    """A query the user can paste as it is (table and dates are ours, not external strings)."""
+    return (f"select * from ops.quarantine where table_name = '{table}' "
+            f"and day between date '{min(days)}' and date '{max(days)}' order by day")
+
+
+def check_metadata(results: pd.DataFrame, quarantined: int, rows: int, table: str, days: list[dt.date]) -> dict:
     failed = results[~results["success"]] if len(results) else results
     summary = (
         failed.groupby(["expectation", "column_name", "blocking"], dropna=False)
@@ -135,7 +141,7 @@ def check_metadata(results: pd.DataFrame, quarantined: int, rows: int) -> dict:
         "failed_days": dg.MetadataValue.text(", ".join(sorted({str(d) for d in failed["day"]})) if len(failed) else "none"),
         "blocking_failures": dg.MetadataValue.int(int((~failed["success"] & failed["blocking"]).sum()) if len(failed) else 0),
         "quarantined_rows": dg.MetadataValue.int(quarantined),
-        "quarantine_query": dg.MetadataValue.text("select * from ops.quarantine where table_name = '<table>' and day = '<day>'"),
+        "quarantine_query": dg.MetadataValue.text(quarantine_query(table, days)),
     }
 
 
@@ -167,6 +173,19 @@ def day_chunks(con, query: str, table: str, days: list[dt.date], budget: int = C
     return chunks + [current] if current else chunks
 
 
+def target_materialization(context, asset_path: list[str], day: dt.date):
+    """The day's latest materialization of the checked asset, which the UI links the evaluation to."""
+    # Dagster builds this pointer itself for a single partition; for a range there is no public API.
+    from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationTargetMaterializationData
+
+    found = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset_path), asset_partitions=[day.isoformat()]), limit=1).records
+    if not found:
+        return None
+    return AssetCheckEvaluationTargetMaterializationData(storage_id=found[0].storage_id, run_id=found[0].event_log_entry.run_id,
+                                                         timestamp=found[0].timestamp)
+
+
 def build_check(table: str, name: str = "suite") -> dg.AssetChecksDefinition:
     asset_path, query = CHECKED[table]
 
@@ -178,14 +197,16 @@ def build_check(table: str, name: str = "suite") -> dg.AssetChecksDefinition:
         partitions_def=daily_partitions,
         pool=DUCKDB_POOL,
     )
-    def _check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    def _check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource):
         days = [dt.date.fromisoformat(k) for k in context.partition_keys]
         with warehouse(duckdb) as con:
-            parts, rows = [], 0
+            parts, rows, day_rows = [], 0, {}
             for chunk in day_chunks(con, query, table, days):
                 frame = con.execute(query, bounds(table, chunk)).fetch_df()
                 parts.append(per_day_records(table, frame, validate(frame, suite_for(table)), chunk))
                 rows += len(frame)
+                if len(frame):
+                    day_rows.update(pd.to_datetime(frame["partition_day"]).dt.date.value_counts().to_dict())
                 del frame  # one chunk in memory at a time
             results = pd.concat([p[0] for p in parts if len(p[0])] or [parts[0][0]], ignore_index=True)
             quarantine = pd.concat([p[1] for p in parts if len(p[1])] or [parts[0][1]], ignore_index=True)
@@ -198,11 +219,23 @@ def build_check(table: str, name: str = "suite") -> dg.AssetChecksDefinition:
         blocking = bool(len(failed) and failed["blocking"].any())
         report(context, f"{table} checks: {len(days)} days, {rows} rows, "
                         f"{failed['day'].nunique() if len(failed) else 0} days with failures ({'blocking' if blocking else 'warnings only' if len(failed) else 'none'})")
-        return dg.AssetCheckResult(
-            passed=not len(failed),
-            severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN,
-            metadata=check_metadata(results, len(quarantine), rows),
-        )
+        if len(days) == 1:
+            yield dg.AssetCheckResult(passed=not len(failed), severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN,
+                                      metadata=check_metadata(results, len(quarantine), rows, table, days))
+            return
+        # A single-run backfill: one evaluation per day, so each partition (and the check's list entry
+        # in the UI) shows its own outcome. A check result of a range would belong to no partition.
+        for day in days:
+            day_results = results[results["day"] == day] if len(results) else results
+            day_failed = day_results[~day_results["success"]] if len(day_results) else day_results
+            day_blocking = bool(len(day_failed) and day_failed["blocking"].any())
+            yield dg.AssetCheckEvaluation(
+                asset_key=dg.AssetKey(asset_path), check_name=name, passed=not len(day_failed), partition=day.isoformat(),
+                severity=dg.AssetCheckSeverity.ERROR if day_blocking else dg.AssetCheckSeverity.WARN, blocking=True,
+                metadata=check_metadata(day_results, int((quarantine["day"] == day).sum()) if len(quarantine) else 0,
+                                        day_rows.get(day, 0), table, [day]),
+                target_materialization_data=target_materialization(context, asset_path, day))
+        yield dg.Output(None, output_name="result")  # the check op's own output; the evaluations above are its results
 
     return _check
 

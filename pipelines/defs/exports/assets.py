@@ -15,8 +15,9 @@ from pipelines.defs.resources import DUCKDB_POOL, ExportsResource, WatchlistReso
 from pipelines.lib.exports import (day_dir, level_file_rows, read_level_file, refresh_latest, write_atomic, write_level_files,
                                    write_manifest)
 from pipelines.lib.margin import ALL_VENUES
-from pipelines.lib.charts import markdown_image, render_pictures
-from pipelines.lib.market import INTERVAL_SECONDS, load_klines, price_venue
+from pipelines.lib.charts import markdown_image
+from pipelines.lib.market import INTERVAL_SECONDS, price_venue
+from pipelines.lib.pictures import picture_job, render_pictures
 from pipelines.lib.progress import report
 from pipelines.lib.workers import thunks
 from pipelines.defs.symbol_days import SymbolDays
@@ -145,55 +146,57 @@ def write_pine(con, exports: ExportsResource, day: dt.date, spec, written: list[
     key=["exports", "pictures"],
     group_name="exports",
     kinds={"png"},
-    deps=[dg.AssetKey(["levels", "heatmap"]), dg.AssetKey(["levels", "liquidation_map"]), dg.AssetKey(["exports", "pine_scripts"])],
+    deps=[dg.AssetKey(["levels", "heatmap"]), dg.AssetKey(["levels", "liquidation_map"]), dg.AssetKey(["levels", "max_pain"]),
+          dg.AssetKey(["exports", "pine_scripts"])],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=DUCKDB_POOL,
 )
 def pictures(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlist: WatchlistResource,
              exports: ExportsResource) -> dg.MaterializeResult:
-    """Per day and symbol, exports/<day>/<SYMBOL>/heatmap.png (price × time, active liquidation USD,
-    with the close) and liquidation_map.png (cumulative curves and USD per leverage tier)."""
-    jobs = []
+    """Per day and symbol, exports/<day>/<SYMBOL>/heatmap.png (the last 7 days at the bars' own
+    interval: active liquidation USD under the candles, last close labelled) and liquidation_map.png
+    (USD per leverage tier, cumulative long and short curves, close and max-pain prices). The run's
+    last day also gets heatmap_30d.png. Ranges and colour scale: the exports resource."""
+    settings = exports.pictures()
     specs = watchlist.specs()
+    days = list(partition_days(context))
+    jobs = []
     with warehouse(duckdb) as con:
-        work = SymbolDays(context, con, ["exports", "pictures"], upstream=(["levels", "heatmap"], ["levels", "liquidation_map"]))
+        work = SymbolDays(context, con, ["exports", "pictures"],
+                          upstream=(["levels", "heatmap"], ["levels", "liquidation_map"], ["levels", "max_pain"]))
 
         def picture_inputs(day: dt.date, spec) -> None:
-            start, end = dt.datetime.combine(day, dt.time()), dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
-            venue = price_venue(con, spec.symbol, list(spec.listings), spec.interval, start, end)
-            if venue is None:
+            job = picture_job(con, spec, day, settings, last_of_run=day == days[-1])
+            if job is None:
                 work.warn(f"no {spec.interval} candles on any venue: no pictures")
                 return
-            bars = load_klines(con, venue, spec.symbol, spec.interval, start, end)
-            cells = con.execute("select ts, bin_low, bin_high, long_usd, short_usd from levels.heatmap where as_of = ? and symbol = ?",
-                                [day, spec.symbol]).fetch_df()
-            rows = con.execute("select * from levels.liquidation_map where as_of = ? and symbol = ? order by bin_low", [day, spec.symbol]).fetch_df()
-            jobs.append((day, spec.symbol, day_dir(exports.path, day) / spec.symbol, cells, bars, rows))
+            jobs.append((day, spec.symbol, day_dir(exports.path, day) / spec.symbol, job))
 
-        for day in partition_days(context):
+        for day in days:
             for spec in specs:
                 work.run(spec.symbol, day, lambda: picture_inputs(day, spec))
         # Rendering is CPU-bound matplotlib work with no warehouse access: spread it over the cores,
         # unless there are too few pictures to pay for starting the workers.
-        renders = thunks(render_pictures, [(job[1:], job[0]) for job in jobs])
+        renders = thunks(render_pictures, [(job[3],) for job in jobs])
         rendered = [work.run(job[1], job[0], render) for job, render in zip(jobs, renders)]
-    written, images = [], {}
-    for (day, symbol, folder, *_), pngs in zip(jobs, rendered):
+    written, shown = [], {}
+    for (day, symbol, folder, _), pngs in zip(jobs, rendered):
         if pngs is None:
             continue
-        heat, liq_map = pngs
-        write_atomic(folder / "heatmap.png", heat)
-        write_atomic(folder / "liquidation_map.png", liq_map)
-        written.append({"day": day.isoformat(), "symbol": symbol, "folder": str(folder)})
-        images = {"heatmap": heat, "liquidation_map": liq_map, "symbol": symbol}
-    for day in partition_days(context):
+        for name, png in pngs.items():
+            write_atomic(folder / name, png)
+        written.append({"day": day.isoformat(), "symbol": symbol, "pictures": ", ".join(sorted(pngs)), "folder": str(folder)})
+        shown = {"symbol": symbol, **pngs}
+    for day in days:
         write_manifest(exports.path, day)
-    report(context, f"exports: {len(written)} heatmap + liquidation-map pairs")
+    report(context, f"exports: pictures for {len(written)} symbol-days")
     for spec in specs:
         refresh_latest(exports.path, spec.symbol, LEVEL_FILES + (pine_file_name(spec.symbol), "heatmap.png", "liquidation_map.png"))
-    metadata = {**work.metadata(), "pictures": dg.MetadataValue.int(2 * len(written)), "written": _paths_table(written)}
-    if images:
-        metadata["heatmap"] = dg.MetadataValue.md(markdown_image(images["heatmap"], f"{images['symbol']} heatmap"))
-        metadata["liquidation_map"] = dg.MetadataValue.md(markdown_image(images["liquidation_map"], f"{images['symbol']} liquidation map"))
+    metadata = {**work.metadata(), "pictures": dg.MetadataValue.int(sum(len(w["pictures"].split(", ")) for w in written)),
+                "written": _paths_table(written)}
+    # Each picture its own metadata entry, so the UI shows it inline rather than inside a table.
+    for name, png in shown.items():
+        if name != "symbol":
+            metadata[name.removesuffix(".png")] = dg.MetadataValue.md(markdown_image(png, f"{shown['symbol']} {name}"))
     return dg.MaterializeResult(metadata=metadata)

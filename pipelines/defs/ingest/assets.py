@@ -13,7 +13,7 @@ from pipelines.defs.ingest.faults import VenueFaults, record_stream_leftovers
 from pipelines.defs.resources import DUCKDB_POOL, MarketSourceResource, WatchlistResource, warehouse
 from pipelines.lib.exchanges.live import Skipped
 from pipelines.lib.normalize import Normalized, SourceFormatError
-from pipelines.defs.symbol_days import log_note
+from pipelines.defs.symbol_days import add_day_metadata, log_note, number_metadata
 from pipelines.lib.progress import report
 from pipelines.lib import files_source
 from pipelines.lib.warehouse import (Partition, rows_per_day, replace_notes, replace_partition, replace_rejects,
@@ -195,6 +195,10 @@ def _ingest(
                          "OKX's REST endpoint and its stream, stored once")
     total = sum(d["rows"] for d in per_day)
     rejects = sum(d["rejects"] for d in per_day)
+    add_day_metadata(context, {day: {**number_metadata({"row_count": counts[day]["rows"], "rejects": counts[day]["rejects"]}),
+                                     "rows_per_day": dg.MetadataValue.md(pd.DataFrame([{"day": day.isoformat(), **counts[day]}])
+                                                                         .to_markdown(index=False))}
+                                for day in days})
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": dg.MetadataValue.int(total),

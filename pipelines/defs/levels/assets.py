@@ -55,11 +55,16 @@ def objective_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource, 
                     continue
                 rows, day_bars = done
                 active = rows[rows["status"] == "active"]
+                shown = active[(active["preset"] == "default") & (active["venue"] == ALL_VENUES)]
+                work.count(day, row_count=len(rows), active_long=int((active["side"] == "long").sum()),
+                           active_short=int((active["side"] == "short").sum()),
+                           active_long_usd=float(shown.loc[shown["side"] == "long", "notional_usd"].sum()),
+                           active_short_usd=float(shown.loc[shown["side"] == "short", "notional_usd"].sum()))
                 summaries.append({"day": day.isoformat(), "symbol": spec.symbol, "levels": len(rows),
                                   "active_long": int((active["side"] == "long").sum()),
                                   "active_short": int((active["side"] == "short").sum())})
                 if day == partition_days(context)[-1] and len(day_bars):
-                    panels.append((spec.symbol, day_bars, active[(active["preset"] == "default") & (active["venue"] == ALL_VENUES)]))
+                    panels.append((spec.symbol, day_bars, shown))
             report(context, f"{day} levels.objective: {sum(s['levels'] for s in summaries if s['day'] == day.isoformat())} levels")
         last_day = partition_days(context)[-1]
         report(context, f"levels.objective: {len(partition_days(context))} days, {sum(s['levels'] for s in summaries):,} levels")

@@ -79,6 +79,7 @@ def _for_each_day(context, duckdb, watchlist, table: str, build, upstream: tuple
                     return len(rows)
 
                 n = work.run(spec.symbol, day, one)
+                work.count(day, row_count=n or 0)
                 counts.append({"day": day.isoformat(), "symbol": spec.symbol, "rows": n if n is not None else 0,
                                "failed": n is None})
             report(context, f"{day} {table}: {sum(c['rows'] for c in counts if c['day'] == day.isoformat())} rows")
