@@ -7,7 +7,7 @@ UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed-$(shell cat requirements-lock.txt pyproject.toml | cksum | cut -d' ' -f1)
 export DAGSTER_HOME := $(CURDIR)/warehouse/dagster_home
 
-.PHONY: setup demo test dev bench lock clean
+.PHONY: setup demo test dev bench lock clean gallery
 
 setup: $(STAMP)
 
@@ -36,6 +36,10 @@ bench: setup
 	$(PY) bench/leaderboard.py
 	$(PY) bench/ingest.py
 	$(PY) bench/nightly_many.py
+
+# The README's pictures and UI screenshots (docs/gallery/), after `make demo`.
+gallery: setup
+	scripts/gallery.sh
 
 # Regenerate the lock after editing pyproject.toml dependencies.
 lock:

@@ -25,7 +25,21 @@ CANDLES_MAX = 500
 SCALES = ("log", "quantile")
 
 
-def markdown_image(png: bytes, alt: str) -> str:
+UI_WIDTH = 960  # px: the Dagster UI's markdown dialog is narrower than the files' 1280 px and crops, not scales
+
+
+def markdown_image(png: bytes, alt: str, width: int = UI_WIDTH) -> str:
+    """The picture as a markdown image for asset metadata, scaled down to `width` px when wider (the
+    same picture as the file, resampled: no second drawing)."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        if image.width > width:
+            buffer = io.BytesIO()
+            image.resize((width, round(image.height * width / image.width)), Image.Resampling.LANCZOS).save(buffer, format="PNG", optimize=True)
+            png = buffer.getvalue()
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
 
 
@@ -130,6 +144,10 @@ def heatmap_figure(cells: pd.DataFrame, bars: pd.DataFrame, title: str, bar_seco
             bar_.ax.yaxis.set_major_formatter(_usd_formatter())
             bar_.ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))  # 1-2-5 labels, not every tenth
             bar_.ax.yaxis.set_minor_formatter(_usd_formatter())
+        first = pd.Timestamp(cells["ts"].min())
+        if first - start >= pd.Timedelta(days=1):  # the range reaches back before the first stored levels: say so
+            ax.text(start + (first - start) / 2, (lo + hi) / 2, f"no levels stored\nbefore {first:%b %d %H:%M}", ha="center",
+                    va="center", fontsize=style.FONT + 2, color=style.NOTE, zorder=5)
     else:
         style.note(ax, empty_note)
     if len(bars) <= CANDLES_MAX:

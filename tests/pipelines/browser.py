@@ -33,6 +33,10 @@ def ensure_chromium() -> Path:
         command = ["sudo", "-n", *command]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    if done.returncode != 0:  # a fresh machine may have no package lists yet
+        update = [*command[:command.index("install")], "update", "-q"]
+        subprocess.run(update, capture_output=True, text=True, env=env, timeout=900)
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
     if done.returncode != 0 or not CHROMIUM.exists():
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
         raise RuntimeError(f"installing Chromium with apt-get failed ({done.returncode}): {' | '.join(tail)}")

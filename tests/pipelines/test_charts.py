@@ -151,3 +151,11 @@ def test_picture_settings_name_their_files_and_refuse_bad_values():
 
 def test_usd_labels():
     assert [style.usd(v) for v in (1.25e9, 3.45e7, 8e5, 950)] == ["1.25 B", "34.5 M", "800 k", "950"]
+
+
+def test_a_range_reaching_back_before_the_first_stored_levels_says_so():
+    b = bars(72)
+    late = heatmap_figure(cells_at(b, [(i, 97.0, 1e6, 0.0) for i in range(48, 72)]), b, "t", HOUR)
+    assert "no levels stored\nbefore Mar 06 00:00" in [t.get_text() for t in late.axes[0].texts]
+    full = heatmap_figure(cells_at(b, [(i, 97.0, 1e6, 0.0) for i in range(72)]), b, "t", HOUR)
+    assert not [t for t in full.axes[0].texts if "no levels" in t.get_text()]

@@ -186,6 +186,7 @@ def pictures(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlis
             continue
         for name, png in pngs.items():
             write_atomic(folder / name, png)
+        work.count(day, pictures=len(pngs))
         written.append({"day": day.isoformat(), "symbol": symbol, "pictures": ", ".join(sorted(pngs)), "folder": str(folder)})
         shown = {"symbol": symbol, **pngs}
     for day in days:
