@@ -72,6 +72,7 @@ class ObjectiveParams:
     oi_weight: float = 8.0  # oi_volume: k in clamp(1 + k·ΔOI⁺/OI, 1, 3) (liqmap's 8)
     volume_power: float = 1.0  # oi_volume: USD volume ** this (0: every bar the same before the OI weight)
     calibrate_to_oi: bool = False  # oi_volume: scale each bar to OI × its share of the expiry window's weighted turnover
+    leverage_weights: tuple[float, ...] = ()  # share of each leverage in a bar's notional (empty: equal shares)
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -90,6 +91,15 @@ class ObjectiveParams:
             raise ValueError(f"oi_weight and volume_power must be >= 0, got {self.oi_weight}, {self.volume_power}")
         if not self.leverages or any(L <= 1 for L in self.leverages):
             raise ValueError(f"leverages must be > 1, got {self.leverages}")
+        if self.leverage_weights and (len(self.leverage_weights) != len(self.leverages) or min(self.leverage_weights) < 0
+                                      or sum(self.leverage_weights) <= 0):
+            raise ValueError(f"leverage_weights must be one share >= 0 per leverage with a positive sum, got {self.leverage_weights}")
+
+    @property
+    def tier_shares(self) -> np.ndarray:
+        """Each leverage's share of a bar's notional (sums to 1)."""
+        weights = np.asarray(self.leverage_weights or [1.0] * len(self.leverages), float)
+        return weights / weights.sum()
 
     @property
     def uses_oi(self) -> bool:
@@ -116,6 +126,14 @@ PRESETS: dict[str, ObjectiveParams] = {
     "oi_jumps": ObjectiveParams(),
     # Leviathan's own tiers with its plain base × (1 ∓ 1/L) levels, for parity with the original.
     "leviathan": ObjectiveParams(leverages=(25, 50, 100), liq_model="simple"),
+}
+# Presets whose leverage mix and lifetime are fitted per symbol-day on measured positions (the
+# `levels.calibration` table, fitted on the days before): this is their shape, the default preset's
+# recipe over Hyperliquid's own leverage range (its largest BTC leverage is 40x). A day without a fit
+# gets no level of the preset.
+FITTED_PRESETS: dict[str, ObjectiveParams] = {
+    "calibrated": ObjectiveParams(source="oi_volume", oi_weight=8.0, volume_power=0.0, expiry_hours=30 * 24, calibrate_to_oi=True,
+                                  leverages=(3, 5, 10, 20, 40)),
 }
 
 # Maintenance margin per leverage tier: {leverage: (mmr, maintenance_amount)}; a leverage that is
@@ -298,6 +316,7 @@ def compute_levels(
     shrink_cum = np.cumprod(act.shrink)
     lows, highs = bars["low"].to_numpy(float), bars["high"].to_numpy(float)
     n_tiers = len(params.leverages)
+    shares = params.tier_shares
     # Output slot of (event e, side s, tier t) = (e × 2 + s) × n_tiers + t: rows come out ordered
     # by creation bar, side and leverage without a sort; unused slots are dropped at the end.
     n_events = len(event_idx)
@@ -314,6 +333,8 @@ def compute_levels(
         stops = np.searchsorted(ts, expires, side="left")  # first bar that opens at/after expiry
         prices = np.full((n_events, n_tiers), np.nan)
         for tier, leverage in enumerate(params.leverages):
+            if shares[tier] == 0:
+                continue  # a leverage with no share opens no level
             priced = level_price(side, act.base[idx], leverage, params, venue, tiers)
             if priced is not None:
                 prices[events, tier] = priced[0]
@@ -335,6 +356,9 @@ def compute_levels(
     filled_ts = ts[np.maximum(fill, 0)]
     filled_ts[fill < 0] = np.datetime64("NaT")
     count = len(keep_slots)
+    # The kernel splits a bar's notional equally; a leverage mix rescales each tier's levels exactly
+    # (notional is linear in the split), equal shares leave them bit for bit as they were.
+    scale = 1.0 if not params.leverage_weights else (shares * n_tiers)[keep_slots % n_tiers]
     return pd.DataFrame({
         "venue": pd.Categorical.from_codes(np.zeros(count, np.int8), categories=[venue]),
         "symbol": pd.Categorical.from_codes(np.zeros(count, np.int8), categories=[symbol]),
@@ -343,8 +367,8 @@ def compute_levels(
         "created_ts": ts[bar],
         "base_price": act.base[bar],
         "liq_price": out_price[keep],
-        "initial_notional_usd": act.notional[bar] / n_tiers,
-        "notional_usd": out_notional[keep],
+        "initial_notional_usd": act.notional[bar] * scale / n_tiers,
+        "notional_usd": out_notional[keep] * scale,
         "size_class": pd.Categorical.from_codes(classes[bar].astype(np.int8), categories=SIZE_CLASSES),
         "filled_ts": filled_ts,
         "expires_ts": ts[bar] + expiry,
@@ -401,6 +425,6 @@ def empty_levels() -> pd.DataFrame:
 def preset(name: str, **overrides) -> ObjectiveParams:
     """A named preset with some fields replaced."""
     try:
-        return replace(PRESETS[name], **overrides)
+        return replace({**PRESETS, **FITTED_PRESETS}[name], **overrides)
     except KeyError:
-        raise ValueError(f"unknown preset {name!r}: expected one of {', '.join(PRESETS)}") from None
+        raise ValueError(f"unknown preset {name!r}: expected one of {', '.join([*PRESETS, *FITTED_PRESETS])}") from None

@@ -82,17 +82,17 @@ def liquidation_map(levels: pd.DataFrame, close: float, width: float) -> pd.Data
     return out[columns]
 
 
-def clusters(objective: pd.DataFrame, pools: pd.DataFrame, gap: float) -> pd.DataFrame:
+def clusters(objective: pd.DataFrame, pools: pd.DataFrame, gap: float, method: str = "objective") -> pd.DataFrame:
     """Neighbouring levels merged into zones, per side: objective long levels with sell-side pools
     (below price: where longs get stopped/liquidated), objective short levels with buy-side pools.
     Levels join a zone while the gap to the previous level is at most `gap` (price units).
     Columns: side, price_low, price_high, price_mid (USD-weighted, else weight-weighted), usd,
-    weight, count, tiers, methods."""
+    weight, count, tiers, methods. `method` names the first family (`measured` for real positions)."""
     columns = ["side", "price_low", "price_high", "price_mid", "usd", "weight", "count", "tiers", "methods"]
     parts = [
         pd.DataFrame({"side": objective["side"].astype(str), "price": objective["liq_price"].astype(float),
                       "usd": objective["notional_usd"].astype(float), "weight": 0.0,
-                      "tier": objective["leverage"].astype(str) + "x", "method": "objective"}),
+                      "tier": objective["leverage"].astype(str) + "x", "method": method}),
         pd.DataFrame({"side": np.where(pools["side"].astype(str) == "sell-side", "long", "short"), "price": pools["price"].astype(float),
                       "usd": 0.0, "weight": pools["weight"].astype(float), "tier": "", "method": "behavioral"}),
     ]

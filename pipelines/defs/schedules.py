@@ -1,10 +1,10 @@
 import dagster as dg
 
 # Everything, for the nightly partition: ingest, then (as they land) levels, checks and exports.
-# (Not the Hyperliquid OI poll: it runs every 5 minutes on its own schedule.)
+# (Not the landing group: the Hyperliquid OI poll and position scans run on their own schedules.)
 nightly_job = dg.define_asset_job(
     "nightly",
-    selection=dg.AssetSelection.all() - dg.AssetSelection.assets(["landing", "hyperliquid_oi_snapshot"]),
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("landing"),
     description="Ingest (live exchange APIs + landed streams by default), levels, checks and exports for one UTC day.",
 )
 

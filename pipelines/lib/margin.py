@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from indicators.liqprice import projected_liq_price, simple_liq_price
-from indicators.objective import PRESETS, ObjectiveParams, level_price, liq_model
+from indicators.objective import FITTED_PRESETS, PRESETS, ObjectiveParams, level_price, liq_model
 from indicators.tiers import brackets, tier_for_leverage
 
 ALL_VENUES = "all"
@@ -49,7 +49,7 @@ def expected_liq_prices(levels: pd.DataFrame) -> np.ndarray:
     expected = np.full(len(levels), np.nan)
     for (preset, venue, symbol, as_of, side, leverage), group in levels.groupby(
             ["preset", "venue", "symbol", "as_of", "side", "leverage"], sort=False):
-        params = PRESETS.get(preset)
+        params = PRESETS.get(preset) or FITTED_PRESETS.get(preset)  # a fit changes shares and lifetime, never prices
         if params is None:
             continue
         tiers = margin_tiers(venue, symbol, pd.Timestamp(as_of).date(), params)

@@ -4,7 +4,7 @@ process, which holds the DuckDB writer), then run every preset's engine on every
 only what it computes with."""
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -12,6 +12,7 @@ import pandas as pd
 from indicators.objective import PRESETS, compute_levels, refine_fills
 from pipelines.lib.ids import join_ids
 from pipelines.lib.margin import ALL_VENUES, margin_tiers
+from pipelines.lib.measured_day import calibrated_params, calibration_for
 from pipelines.lib.market import (INTERVAL_SECONDS, IntervalMismatch, bars_with_oi, bars_with_total_oi, finer_klines, load_klines,
                                   load_open_interest, mismatch_message, price_venue)
 from pipelines.lib.watchlist import AGGREGATOR_VENUES
@@ -52,6 +53,7 @@ class ObjectiveInputs:
     klines: pd.DataFrame
     oi: pd.DataFrame
     fine: pd.DataFrame | None
+    presets: dict = field(default_factory=lambda: dict(PRESETS))  # the static presets + a fitted one when the day has a fit
 
 
 def objective_inputs(con, symbol: str, venues: list[str], day: dt.date, interval: str) -> ObjectiveInputs | None:
@@ -68,9 +70,13 @@ def objective_inputs(con, symbol: str, venues: list[str], day: dt.date, interval
     price_from = price_venue(con, symbol, venues, interval, start, end)
     if price_from is None:
         return None
+    presets = dict(PRESETS)
+    fitted = calibration_for(con, symbol, day)
+    if fitted is not None:
+        presets["calibrated"] = calibrated_params(fitted)
     return ObjectiveInputs(symbol, day, interval, end, load_klines(con, price_from, symbol, interval, start, end),
                            load_open_interest(con, symbol, interval, start, end),
-                           finer_klines(con, price_from, symbol, interval, start, end))
+                           finer_klines(con, price_from, symbol, interval, start, end), presets)
 
 
 def objective_compute(inputs: ObjectiveInputs | None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -81,7 +87,7 @@ def objective_compute(inputs: ObjectiveInputs | None) -> tuple[pd.DataFrame, pd.
     series = {venue: bars_with_oi(klines, g) for venue, g in oi.groupby("venue")}
     series[ALL_VENUES] = bars_with_total_oi(klines, oi[~oi["venue"].isin(AGGREGATOR_VENUES)])
     frames = []
-    for preset_name, params in PRESETS.items():
+    for preset_name, params in inputs.presets.items():
         for venue, bars in series.items():
             levels = compute_levels(bars, params, venue=venue, symbol=symbol, tiers=margin_tiers(venue, symbol, day, params),
                                     as_of_end=np.datetime64(inputs.end, "ns"))

@@ -233,8 +233,10 @@ def validate(frame: pd.DataFrame, rules: list[Rule]) -> list[Outcome]:
 
 
 def _totals_differ(frame: pd.DataFrame) -> pd.Series:
-    """Rows whose (as_of, symbol) total differs from the level table's total by more than 1e-6."""
-    close = np.isclose(frame["table_total_usd"].astype(float), frame["level_total_usd"].astype(float), rtol=1e-6, atol=1e-6)
+    """Rows whose (as_of, symbol, source) total differs from the level table's total by more than 1e-6;
+    rows with no independent total (NULL level_total_usd: the measured heatmap's hours) are not compared."""
+    level = frame["level_total_usd"].astype(float)
+    close = np.isclose(frame["table_total_usd"].astype(float), level, rtol=1e-6, atol=1e-6) | level.isna()
     return pd.Series(~close, index=frame.index)
 
 
@@ -252,7 +254,9 @@ BEHAVIORAL_SUITE = [
 
 HEATMAP_SUITE = [
     *_not_null("as_of", "symbol", "ts", "bin_low", "long_usd", "short_usd"),
-    _unique("as_of", "symbol", "ts", "bin_low"),
+    _unique("as_of", "symbol", "ts", "bin_low", "source"),
+    Rule("source in (estimated, measured)", "ExpectColumnValuesToBeInSet", {"column": "source", "value_set": ["estimated", "measured"]},
+         column="source"),
     *_non_negative("long_usd", "short_usd"),
     Rule("last hour's total = active objective levels at the day's end", custom=_totals_differ, column="table_total_usd",
          row_level=False),
@@ -260,14 +264,16 @@ HEATMAP_SUITE = [
 
 LIQUIDATION_MAP_SUITE = [
     *_not_null("as_of", "symbol", "close", "bin_low", "long_usd", "short_usd"),
-    _unique("as_of", "symbol", "bin_low"),
+    _unique("as_of", "symbol", "bin_low", "source"),
     *_non_negative("long_usd", "short_usd", "long_cum_usd", "short_cum_usd"),
-    Rule("total = active objective levels at the day's end", custom=_totals_differ, column="table_total_usd", row_level=False),
+    Rule("total = active objective levels (estimated) / priced positions of the last snapshot (measured)", custom=_totals_differ, column="table_total_usd", row_level=False),
 ]
 
 CLUSTERS_SUITE = [
     *_not_null("as_of", "symbol", "cluster_id", "side", "price_low", "price_high", "price_mid", "usd", "weight"),
     _unique("as_of", "symbol", "cluster_id"),
+    Rule("source in (estimated, measured)", "ExpectColumnValuesToBeInSet", {"column": "source", "value_set": ["estimated", "measured"]},
+         column="source"),
     Rule("side in (long, short)", "ExpectColumnValuesToBeInSet", {"column": "side", "value_set": ["long", "short"]}, column="side"),
     _at_least("price_high", "price_low"), _at_least("price_mid", "price_low"), _at_least("price_high", "price_mid"),
     *_non_negative("usd", "weight"),
@@ -275,8 +281,8 @@ CLUSTERS_SUITE = [
 ]
 
 MAX_PAIN_SUITE = [
-    *_not_null("as_of", "symbol", "close"),
-    _unique("as_of", "symbol"),
+    *_not_null("as_of", "symbol", "close", "source"),
+    _unique("as_of", "symbol", "source"),
     *_positive("close"),
     Rule("long max pain below the close", "ExpectColumnValuesToBeBetween", {"column": "long_distance_pct", "max_value": 0}, column="long_distance_pct"),
     Rule("short max pain above the close", "ExpectColumnValuesToBeBetween", {"column": "short_distance_pct", "min_value": 0}, column="short_distance_pct"),
@@ -313,4 +319,46 @@ QUALITY_SUITE = [
       for c in ("spearman_long", "spearman_short", "spearman_pooled", "partial_rank")],
     Rule("capture within [0, 1]", "ExpectColumnValuesToBeBetween", {"column": "capture_top10", "min_value": 0, "max_value": 1},
          column="capture_top10"),
+]
+
+
+def _isolated_liq_wrong_side(frame: pd.DataFrame) -> pd.Series:
+    """Isolated positions whose liquidation price is on the wrong side of the entry (a long's must be below
+    it, a short's above); cross positions depend on the whole account and are not judged."""
+    isolated = (frame["margin_mode"] == "isolated") & frame["liq_price"].notna()
+    long_bad = (frame["side"] == "long") & (frame["liq_price"] >= frame["entry_price"])
+    short_bad = (frame["side"] == "short") & (frame["liq_price"] <= frame["entry_price"])
+    return isolated & (long_bad | short_bad)
+
+
+POSITIONS_SUITE = [
+    *_not_null("venue", "symbol", "snapshot_ts", "address", "side", "size_base", "margin_mode", "position_usd"),
+    _unique("venue", "snapshot_ts", "address", "symbol"),
+    Rule("side in (long, short)", "ExpectColumnValuesToBeInSet", {"column": "side", "value_set": ["long", "short"]}, column="side"),
+    Rule("margin_mode in (cross, isolated)", "ExpectColumnValuesToBeInSet", {"column": "margin_mode", "value_set": ["cross", "isolated"]},
+         column="margin_mode"),
+    Rule("address is 0x + 40 hex digits", "ExpectColumnValuesToMatchRegex", {"column": "address", "regex": r"^0x[0-9a-f]{40}$"},
+         column="address"),
+    *_positive("size_base", "position_usd", "entry_price", "leverage"),
+    Rule("liq_price > 0 where known", "ExpectColumnValuesToBeBetween", {"column": "liq_price", "min_value": 0, "strict_min": True},
+         column="liq_price"),
+    Rule("isolated liquidation beyond the entry (long below, short above)", custom=_isolated_liq_wrong_side, column="liq_price",
+         blocking=False),
+]
+
+MEASURED_SUITE = [
+    *_not_null("as_of", "symbol", "venue", "snapshot_ts", "bin_low", "long_usd", "short_usd"),
+    _unique("as_of", "symbol", "venue", "snapshot_ts", "bin_low"),
+    *_non_negative("long_usd", "short_usd", "long_count", "short_count", "long_cross_usd", "short_cross_usd"),
+    _at_least("long_usd", "long_cross_usd"), _at_least("short_usd", "short_cross_usd"),
+    Rule("snapshot on the as-of day", "ExpectColumnPairValuesToBeEqual", {"column_A": "snapshot_day", "column_B": "partition_day"},
+         column="snapshot_ts"),
+]
+
+SIMILARITY_SUITE = [
+    *_not_null("as_of", "symbol", "snapshot_ts", "preset", "side", "bins"),
+    _unique("as_of", "symbol", "venue", "snapshot_ts", "preset", "side"),
+    *[Rule(f"{c} within [-1, 1]", "ExpectColumnValuesToBeBetween", {"column": c, "min_value": -1.000001, "max_value": 1.000001},
+           column=c) for c in ("spearman", "cosine")],
+    *_non_negative("estimated_usd", "measured_usd"),
 ]

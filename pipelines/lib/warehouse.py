@@ -230,6 +230,85 @@ MIGRATIONS.append(
     )
 )
 
+
+def _with_source(table: str, columns: str, key: str) -> list[str]:
+    """Rebuild a view table with a `source` column ('estimated' for every stored row) in its key."""
+    return [
+        f"create table {table}_v11 ({columns}, source varchar not null default 'estimated', primary key ({key}, source))",
+        f"insert into {table}_v11 select *, 'estimated' from {table}",
+        f"drop table {table}",
+        f"alter table {table}_v11 rename to {table.split('.')[1]}",
+    ]
+
+
+MIGRATIONS.append(
+    (
+        11,
+        "measured positions (Hyperliquid clearinghouseState scans), the measured map, its similarity to the "
+        "estimate, the calibration fitted on it; a source column (estimated / measured) on the views",
+        [
+            """create table raw.positions (
+                venue varchar not null, symbol varchar not null, snapshot_ts timestamp not null, address varchar not null,
+                side varchar not null, size_base double not null, entry_price double, liq_price double, leverage double,
+                margin_mode varchar not null, position_usd double not null, margin_used double, account_value double,
+                primary key (venue, snapshot_ts, address, symbol))""",
+            """create table raw.position_scans (
+                venue varchar not null, snapshot_ts timestamp not null, scan_end timestamp not null, kind varchar not null,
+                addresses_read integer not null, addresses_failed integer not null, positions integer not null,
+                source varchar not null, primary key (venue, snapshot_ts))""",
+            # failed reads of a scan: an address missing from a later scan was maybe only not read
+            """create table raw.position_failures (
+                venue varchar not null, snapshot_ts timestamp not null, address varchar not null,
+                primary key (venue, snapshot_ts, address))""",
+            """create table levels.measured (
+                as_of date not null, symbol varchar not null, venue varchar not null, snapshot_ts timestamp not null,
+                bin_low double not null, bin_high double not null, long_usd double not null, short_usd double not null,
+                long_count integer not null, short_count integer not null, long_cross_usd double not null,
+                short_cross_usd double not null, usd_10x double not null, usd_25x double not null, usd_50x double not null,
+                usd_100x double not null, primary key (as_of, symbol, venue, snapshot_ts, bin_low))""",
+            """create table levels.measured_snapshots (
+                as_of date not null, symbol varchar not null, venue varchar not null, snapshot_ts timestamp not null,
+                scan_end timestamp not null, kind varchar not null, price double, addresses_read integer not null,
+                addresses_failed integer not null, positions integer not null, positions_without_liq integer not null,
+                long_usd double not null, short_usd double not null, cross_usd double not null, isolated_usd double not null,
+                primary key (as_of, symbol, venue, snapshot_ts))""",
+            """create table levels.measured_distribution (
+                as_of date not null, symbol varchar not null, venue varchar not null, kind varchar not null,
+                side varchar not null, bucket_low double not null, bucket_high double not null, usd double not null,
+                positions integer not null, primary key (as_of, symbol, venue, kind, side, bucket_low))""",
+            """create table levels.measured_similarity (
+                as_of date not null, symbol varchar not null, venue varchar not null, snapshot_ts timestamp not null,
+                preset varchar not null, side varchar not null, bins integer not null, spearman double, cosine double,
+                estimated_usd double not null, measured_usd double not null,
+                primary key (as_of, symbol, venue, snapshot_ts, preset, side))""",
+            """create table levels.calibration (
+                as_of date not null, symbol varchar not null, venue varchar not null, status varchar not null,
+                leverages varchar, weights varchar, expiry_hours double, train_start timestamp, train_end timestamp,
+                snapshots integer not null, train_cosine double, default_cosine double, note varchar,
+                primary key (as_of, symbol))""",
+            """create table levels.inferred_liquidations (
+                as_of date not null, symbol varchar not null, venue varchar not null, address varchar not null,
+                last_seen_ts timestamp not null, gone_ts timestamp not null, side varchar not null, liq_price double not null,
+                usd double not null, inferred boolean not null, primary key (as_of, symbol, venue, address, gone_ts, side))""",
+            *_with_source("levels.heatmap", "as_of date not null, symbol varchar not null, ts timestamp not null, "
+                          "bin_low double not null, bin_high double not null, long_usd double not null, short_usd double not null",
+                          "as_of, symbol, ts, bin_low"),
+            *_with_source("levels.liquidation_map", "as_of date not null, symbol varchar not null, close double not null, "
+                          "bin_low double not null, bin_high double not null, long_usd double not null, short_usd double not null, "
+                          "long_cum_usd double not null, short_cum_usd double not null, usd_10x double not null, "
+                          "usd_25x double not null, usd_50x double not null, usd_100x double not null",
+                          "as_of, symbol, bin_low"),
+            *_with_source("levels.clusters", "as_of date not null, symbol varchar not null, cluster_id integer not null, "
+                          "side varchar not null, price_low double not null, price_high double not null, price_mid double not null, "
+                          "usd double not null, weight double not null, levels_count integer not null, tiers varchar, "
+                          "methods varchar not null", "as_of, symbol, cluster_id"),
+            *_with_source("levels.max_pain", "as_of date not null, symbol varchar not null, close double not null, "
+                          "long_price double, long_usd double, long_distance_pct double, short_price double, short_usd double, "
+                          "short_distance_pct double", "as_of, symbol"),
+        ],
+    )
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 # Column order of each raw table (the order inserts use). Table names only ever come from here.
@@ -240,6 +319,8 @@ RAW_COLUMNS: dict[str, list[str]] = {
     "funding": ["venue", "symbol", "ts", "rate"],
     "liquidations": ["venue", "symbol", "ts", "side", "price", "qty_base", "usd", "source"],
     "liquidation_history": ["venue", "symbol", "interval", "ts", "long_usd", "short_usd"],
+    "positions": ["venue", "symbol", "snapshot_ts", "address", "side", "size_base", "entry_price", "liq_price", "leverage",
+                  "margin_mode", "position_usd", "margin_used", "account_value"],
 }
 # Natural keys of the raw tables (their primary keys): what an upsert matches on.
 RAW_KEYS: dict[str, list[str]] = {
@@ -248,10 +329,12 @@ RAW_KEYS: dict[str, list[str]] = {
     "funding": ["venue", "symbol", "ts"],
     "liquidations": ["venue", "symbol", "ts", "side", "price", "qty_base"],
     "liquidation_history": ["venue", "symbol", "interval", "ts"],
+    "positions": ["venue", "snapshot_ts", "address", "symbol"],
 }
 LEVEL_TABLES = ("levels.objective", "levels.behavioral", "levels.heatmap", "levels.liquidation_map", "levels.clusters",
                 "levels.max_pain", "levels.liquidation_stats", "levels.largest_liquidations", "levels.quality",
-                "levels.leaderboard")
+                "levels.leaderboard", "levels.measured", "levels.measured_snapshots", "levels.measured_distribution",
+                "levels.measured_similarity", "levels.calibration", "levels.inferred_liquidations")
 REJECT_COLUMNS = ["table_name", "venue", "symbol", "day", "source", "field", "reason", "payload"]
 
 

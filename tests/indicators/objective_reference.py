@@ -73,15 +73,15 @@ def reference_levels(bars: pd.DataFrame, params: ObjectiveParams, *, venue="all"
             else:
                 sides = ["long"] if d > 0 else ["short"]
         for side in sides:
-            for leverage in params.leverages:
+            for leverage, share in zip(params.leverages, params.tier_shares):
                 priced = level_price(side, np.float64(act.base[j]), leverage, params, venue, tiers)
-                if priced is None:
+                if priced is None or share == 0:
                     continue
                 price, model = float(priced[0]), priced[1]
                 level = {
                     "venue": venue, "symbol": symbol, "side": side, "leverage": leverage, "created_ts": ts,
                     "base_price": act.base[j], "liq_price": price,
-                    "initial_notional_usd": act.notional[j] / len(params.leverages),
+                    "initial_notional_usd": act.notional[j] * share if params.leverage_weights else act.notional[j] / len(params.leverages),
                     "size_class": size_class, "expires_ts": ts + expiry, "liq_model": model,
                     "_shrink_at_creation": shrink_product, "_closed": None,
                 }

@@ -198,3 +198,24 @@ def test_fills_are_timed_by_the_first_finer_candle_that_touches_the_level():
         inside = by_ts.loc[levels.loc[row.Index, "filled_ts"]: row.filled_ts]
         touched = inside["low"] <= row.liq_price if row.side == "long" else inside["high"] >= row.liq_price
         assert touched.iloc[-1] and not touched.iloc[:-1].any()  # the first touch, none earlier in the bar
+
+
+@pytest.mark.parametrize("weights", [(0.5, 0.3, 0.2, 0.0), (1.0, 1.0, 1.0, 1.0), (0.1, 0.2, 0.3, 0.4)])
+def test_a_leverage_mix_shares_each_bar_like_the_slow_reference(weights):
+    """Each tier carries its share of a bar's notional (a zero share opens no level); the engine
+    matches the bar-by-bar reference, and equal weights give the same USD as no weights."""
+    bars = synthetic_bars(400, 11)
+    params = ObjectiveParams(leverage_weights=weights)
+    fast = compute_levels(bars, params, venue="binance", tiers=TIERS)
+    ref = reference_levels(bars, params, venue="binance", tiers=TIERS)
+    exact = ["side", "leverage", "created_ts", "filled_ts", "status"]
+    pd.testing.assert_frame_equal(fast[exact].astype(str).reset_index(drop=True), ref[exact].astype(str).reset_index(drop=True))
+    for column in ("initial_notional_usd", "notional_usd"):
+        np.testing.assert_allclose(fast[column].to_numpy(float), ref[column].to_numpy(float), rtol=1e-12)
+    assert 100 not in set(fast.leverage) if weights[-1] == 0 else set(fast.leverage) == {10, 25, 50, 100}
+    plain = compute_levels(bars, ObjectiveParams(), venue="binance", tiers=TIERS)
+    per_bar = fast.groupby(["created_ts", "side"])["initial_notional_usd"].sum()
+    np.testing.assert_allclose(per_bar.to_numpy(), plain.groupby(["created_ts", "side"])["initial_notional_usd"].sum().to_numpy(), rtol=1e-12)
+    shares = fast.groupby("leverage")["initial_notional_usd"].sum() / fast["initial_notional_usd"].sum()
+    expected = {L: w / sum(weights) for L, w in zip((10, 25, 50, 100), weights) if w > 0}
+    assert shares.to_dict() == pytest.approx(expected)

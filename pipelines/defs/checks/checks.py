@@ -13,20 +13,27 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from indicators.objective import PRESETS
+from indicators.objective import FITTED_PRESETS, PRESETS
 from pipelines.defs.partitions import daily_partitions
 from pipelines.defs.resources import DUCKDB_POOL, warehouse
 from pipelines.lib.margin import liq_price_mismatch
 from pipelines.lib.progress import report
 from pipelines.lib.validation import (BEHAVIORAL_SUITE, CLUSTERS_SUITE, HEATMAP_SUITE, LARGEST_LIQUIDATIONS_SUITE,
-                                      LIQUIDATION_MAP_SUITE, LIQUIDATION_STATS_SUITE, MAX_PAIN_SUITE, QUALITY_SUITE, LEADERBOARD_SUITE, RAW_SUITES,
+                                      LIQUIDATION_MAP_SUITE, LIQUIDATION_STATS_SUITE, MAX_PAIN_SUITE, MEASURED_SUITE, POSITIONS_SUITE,
+                                      QUALITY_SUITE, LEADERBOARD_SUITE, RAW_SUITES, SIMILARITY_SUITE,
                                       Outcome, Rule, objective_suite, validate)
 from pipelines.lib.warehouse import reject_payload, replace_validation
 
-ALL_LEVERAGES = sorted({L for params in PRESETS.values() for L in params.leverages})
+ALL_LEVERAGES = sorted({L for params in [*PRESETS.values(), *FITTED_PRESETS.values()] for L in params.leverages})
 
 ACTIVE_LEVEL_TOTALS = ("select as_of, symbol, sum(notional_usd) as level_total_usd from levels.objective "
                        "where status = 'active' and preset = 'default' and venue = 'all' group by all")
+
+# the measured map's own total: USD of the priced positions of each day's last snapshot
+MEASURED_TOTALS = """last_scan as (select cast(snapshot_ts as date) as as_of, max(snapshot_ts) as snapshot_ts from raw.position_scans
+                                  where venue = 'hyperliquid' group by 1),
+    measured as (select l.as_of, p.symbol, sum(p.position_usd) as level_total_usd from raw.positions p
+                 join last_scan l using (snapshot_ts) where p.venue = 'hyperliquid' and p.liq_price > 0 group by all)"""
 
 # table -> (asset key, SQL giving the table's rows of [start, end) with partition_day, ts_day)
 CHECKED: dict[str, tuple[list[str], str]] = {
@@ -43,6 +50,12 @@ CHECKED: dict[str, tuple[list[str], str]] = {
         table: (table.split("."), f"select *, as_of as partition_day from {table} where as_of >= ? and as_of < ? order by all")
         for table in ("levels.clusters", "levels.max_pain", "levels.liquidation_stats", "levels.quality", "levels.leaderboard")
     },
+    "raw.positions": (["raw", "positions"], "select *, cast(snapshot_ts as date) as partition_day from raw.positions "
+                                            "where snapshot_ts >= ? and snapshot_ts < ? order by all"),
+    "levels.measured": (["levels", "measured"], "select *, as_of as partition_day, cast(snapshot_ts as date) as snapshot_day "
+                                                "from levels.measured where as_of >= ? and as_of < ? order by all"),
+    "levels.measured_similarity": (["levels", "measured_similarity"], "select *, as_of as partition_day from levels.measured_similarity "
+                                                                      "where as_of >= ? and as_of < ? order by all"),
     "levels.largest_liquidations": (["levels", "liquidation_stats"],
                                     "select *, as_of as partition_day, cast(ts as date) as ts_day from levels.largest_liquidations "
                                     "where as_of >= ? and as_of < ? order by all"),
@@ -51,16 +64,17 @@ CHECKED: dict[str, tuple[list[str], str]] = {
         with totals as ({ACTIVE_LEVEL_TOTALS})
         select h.*, h.as_of as partition_day,
                sum(h.long_usd + h.short_usd) filter (where h.ts = cast(h.as_of as timestamp) + interval 23 hour)
-                   over (partition by h.as_of, h.symbol) as table_total_usd,
-               coalesce(t.level_total_usd, 0) as level_total_usd
+                   over (partition by h.as_of, h.symbol, h.source) as table_total_usd,
+               case when h.source = 'estimated' then coalesce(t.level_total_usd, 0) end as level_total_usd
         from levels.heatmap h left join totals t using (as_of, symbol)
         where h.as_of >= ? and h.as_of < ? order by all"""),
     "levels.liquidation_map": (["levels", "liquidation_map"], f"""
-        with totals as ({ACTIVE_LEVEL_TOTALS})
+        with totals as ({ACTIVE_LEVEL_TOTALS}), {MEASURED_TOTALS}
         select m.*, m.as_of as partition_day,
-               sum(m.long_usd + m.short_usd) over (partition by m.as_of, m.symbol) as table_total_usd,
-               coalesce(t.level_total_usd, 0) as level_total_usd
-        from levels.liquidation_map m left join totals t using (as_of, symbol)
+               sum(m.long_usd + m.short_usd) over (partition by m.as_of, m.symbol, m.source) as table_total_usd,
+               case when m.source = 'estimated' then coalesce(t.level_total_usd, 0) else coalesce(p.level_total_usd, 0) end
+                   as level_total_usd
+        from levels.liquidation_map m left join totals t using (as_of, symbol) left join measured p using (as_of, symbol)
         where m.as_of >= ? and m.as_of < ? order by all"""),
 }
 
@@ -71,14 +85,15 @@ def suite_for(table: str) -> list[Rule]:
     return {"levels.behavioral": BEHAVIORAL_SUITE, "levels.heatmap": HEATMAP_SUITE, "levels.liquidation_map": LIQUIDATION_MAP_SUITE,
             "levels.clusters": CLUSTERS_SUITE, "levels.max_pain": MAX_PAIN_SUITE, "levels.liquidation_stats": LIQUIDATION_STATS_SUITE,
             "levels.largest_liquidations": LARGEST_LIQUIDATIONS_SUITE, "levels.quality": QUALITY_SUITE,
-            "levels.leaderboard": LEADERBOARD_SUITE}.get(table) or RAW_SUITES[table]
+            "levels.leaderboard": LEADERBOARD_SUITE, "raw.positions": POSITIONS_SUITE, "levels.measured": MEASURED_SUITE,
+            "levels.measured_similarity": SIMILARITY_SUITE}.get(table) or RAW_SUITES[table]
 
 
 def per_day_records(table: str, frame: pd.DataFrame, outcomes: list[Outcome], days: list[dt.date]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split whole-range outcomes into (validation rows, quarantine rows) per partition day."""
     day_of_row = pd.to_datetime(frame["partition_day"]).dt.date.to_numpy() if len(frame) else []
     results, quarantine = [], []
-    payload_columns = [c for c in frame.columns if c not in ("partition_day", "ts_day", "as_of_end", "table_total_usd", "level_total_usd")]
+    payload_columns = [c for c in frame.columns if c not in ("partition_day", "ts_day", "snapshot_day", "as_of_end", "table_total_usd", "level_total_usd")]
     for outcome in outcomes:
         failing_by_day: dict[dt.date, list[int]] = {}
         for i in outcome.failing_index:
@@ -255,3 +270,6 @@ liquidation_stats_suite_check = build_check("levels.liquidation_stats")
 largest_liquidations_suite_check = build_check("levels.largest_liquidations", name="largest_liquidations_suite")
 quality_suite_check = build_check("levels.quality")
 leaderboard_suite_check = build_check("levels.leaderboard")
+positions_suite = build_check("raw.positions")
+measured_suite_check = build_check("levels.measured")
+measured_similarity_suite_check = build_check("levels.measured_similarity")

@@ -21,7 +21,7 @@ from pipelines.lib.workers import thunks
     key=["levels", "objective"],
     group_name="levels",
     kinds={"duckdb", "python"},
-    deps=[dg.AssetKey(["raw", "klines"]), dg.AssetKey(["raw", "open_interest"])],
+    deps=[dg.AssetKey(["raw", "klines"]), dg.AssetKey(["raw", "open_interest"]), dg.AssetKey(["levels", "calibration"])],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=DUCKDB_POOL,

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
+from indicators.measured import as_levels
 from indicators.behavioral import BehavioralParams, compute_pools, pools_for_day, warmup_bars
 from indicators.views import bin_width, clusters, heatmap, largest_liquidations, liquidation_map, liquidation_stats, max_pain
 from pipelines.defs.ingest.assets import partition_days
@@ -18,6 +19,7 @@ from pipelines.lib.market import INTERVAL_SECONDS, IntervalMismatch, load_klines
 from pipelines.lib.progress import report
 from pipelines.defs.symbol_days import SymbolDays
 from pipelines.lib.ids import join_ids
+from pipelines.lib.measured_day import last_snapshot, measured_heat
 from pipelines.lib.warehouse import has_engine_state, record_engine_state, replace_as_of
 
 OBJECTIVE, BEHAVIORAL = ["levels", "objective"], ["levels", "behavioral"]
@@ -30,6 +32,7 @@ ENGINE = "behavioral"
 # Heatmap columns and liquidation-stat points: one per hour of the day at any bar interval (a display
 # bucket, documented in the README), so a 1m symbol's heatmap is not 1,440 columns wide.
 DISPLAY_BUCKET = "1h"  # ops.engine_state key of the incremental pools
+MEASURED_STALE = pd.Timedelta(hours=3)  # a measured snapshot older than this at an hour's end draws nothing there
 
 
 def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -170,30 +173,43 @@ def behavioral_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                          extra=lambda: {f"venue_days_{k}": dg.MetadataValue.int(v) for k, v in paths.items()})
 
 
-@_asset("heatmap", [["levels", "objective"]],
+def with_source(estimated: pd.DataFrame, measured: pd.DataFrame) -> pd.DataFrame:
+    """The estimated rows and (Hyperliquid symbols with scans) the measured ones, told apart by `source`."""
+    parts = [estimated.assign(source="estimated")] + ([measured.assign(source="measured")] if len(measured) else [])
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
+@_asset("heatmap", [["levels", "objective"], ["levels", "measured"]],
         "Liquidation heatmap: for each hour of the day and 0.1 %-of-price bin, the USD of active long and "
-        "short objective levels (default preset, all venues).")
+        "short objective levels (default preset, all venues; source 'estimated') and, for Hyperliquid symbols "
+        "with position scans, of real positions at their liquidation price (the newest snapshot known by the "
+        "hour's end, at most 3 hours old; source 'measured').")
 def liquidation_heatmap(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlist: WatchlistResource) -> dg.MaterializeResult:
     def build(con, day, spec, work):
         reference = day_open_close(con, day, spec)
         if reference is None:
             return pd.DataFrame(columns=["ts", "bin_low", "bin_high", "long_usd", "short_usd"])
         hours = pd.date_range(dt.datetime.combine(day, dt.time()), periods=24, freq=DISPLAY_BUCKET)
-        return heatmap(view_levels(con, day, spec.symbol), hours, bin_width(reference[0], BIN_PCT))
+        estimated = heatmap(view_levels(con, day, spec.symbol), hours, bin_width(reference[0], BIN_PCT))
+        return with_source(estimated, measured_heat(con, spec.symbol, hours, pd.Timedelta(DISPLAY_BUCKET), MEASURED_STALE))
 
     return _for_each_day(context, duckdb, watchlist, "levels.heatmap", build, upstream=(OBJECTIVE,))
 
 
-@_asset("liquidation_map", [["levels", "objective"]],
+@_asset("liquidation_map", [["levels", "objective"], ["levels", "measured"]],
         "Liquidation map as of the day's close: per 0.1 % bin the long and short USD, cumulative long USD "
-        "below the close and short above, and USD per leverage tier (10/25/50/100x).")
+        "below the close and short above, and USD per leverage tier (10/25/50/100x); source 'estimated' (the "
+        "default preset) and, for Hyperliquid symbols with scans, 'measured' (the day's last snapshot, set "
+        "leverage shown under the nearest tier at or above it).")
 def liquidation_map_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlist: WatchlistResource) -> dg.MaterializeResult:
     def build(con, day, spec, work):
         reference = day_open_close(con, day, spec)
         if reference is None:
             return pd.DataFrame(columns=["close", "bin_low"])
         first_open, close = reference
-        rows = liquidation_map(view_levels(con, day, spec.symbol), close, bin_width(first_open, BIN_PCT))
+        width = bin_width(first_open, BIN_PCT)
+        rows = with_source(liquidation_map(view_levels(con, day, spec.symbol), close, width),
+                           liquidation_map(as_levels(last_snapshot(con, spec.symbol, day)), close, width))
         rows.insert(0, "close", close)
         return rows
 
@@ -211,14 +227,19 @@ def day_clusters(con, day: dt.date, spec) -> tuple[pd.DataFrame, float | None]:
     return clusters(objective[objective["status"] == "active"], pools, close * CLUSTER_GAP_PCT / 100), close
 
 
-@_asset("clusters", [["levels", "objective"], ["levels", "behavioral"]],
+@_asset("clusters", [["levels", "objective"], ["levels", "behavioral"], ["levels", "measured"]],
         "Zones of neighbouring active levels of both families (objective default/all and behavioral pools "
         "of the price venue) merged while closer than 0.25 % of the close: price range, USD, pool weight, "
-        "count, tiers, methods. Long zones sit below price, short zones above.")
+        "count, tiers, methods. Long zones sit below price, short zones above. Source 'measured': zones of the "
+        "real positions of the day's last Hyperliquid snapshot, by the same rule.")
 def level_clusters(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlist: WatchlistResource) -> dg.MaterializeResult:
     def build(con, day, spec, work):
-        zones, _ = day_clusters(con, day, spec)
-        zones = zones.rename(columns={"count": "levels_count"})
+        zones, close = day_clusters(con, day, spec)
+        measured = pd.DataFrame()
+        if close is not None:
+            measured = clusters(as_levels(last_snapshot(con, spec.symbol, day)), pd.DataFrame(columns=["side", "price", "weight"]),
+                                close * CLUSTER_GAP_PCT / 100, method="measured")
+        zones = with_source(zones, measured).rename(columns={"count": "levels_count"})
         zones.insert(0, "cluster_id", range(len(zones)))
         return zones
 
@@ -226,13 +247,16 @@ def level_clusters(context: dg.AssetExecutionContext, duckdb: DuckDBResource, wa
 
 
 @_asset("max_pain", [["levels", "clusters"]],
-        "Max pain per symbol-day: the strongest long zone (USD) below the close and short zone above, their "
-        "USD and distance in % from the close.")
+        "Max pain per symbol-day and source (estimated, measured): the strongest long zone (USD) below the close "
+        "and short zone above, their USD and distance in % from the close.")
 def max_pain_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlist: WatchlistResource) -> dg.MaterializeResult:
     def build(con, day, spec, work):
         zones = con.execute("select * from levels.clusters where as_of = ? and symbol = ?", [day, spec.symbol]).fetch_df()
         reference = day_open_close(con, day, spec)
-        return pd.DataFrame([max_pain(zones, reference[1])]) if reference else pd.DataFrame(columns=["close"])
+        if not reference:
+            return pd.DataFrame(columns=["close"])
+        return pd.DataFrame([{**max_pain(group, reference[1]), "source": source}
+                             for source, group in zones.groupby("source", sort=True)] or [{**max_pain(zones, reference[1]), "source": "estimated"}])
 
     return _for_each_day(context, duckdb, watchlist, "levels.max_pain", build, upstream=(["levels", "clusters"],))
 
