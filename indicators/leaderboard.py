@@ -106,7 +106,7 @@ def format_params(params: dict) -> str:
 def best_model(table: pd.DataFrame, part: str = "train") -> str | None:
     """The non-baseline model with the highest partial rank on `part` (None if none is finite); the
     training part by default, so that the model the verdict reports was chosen without the test."""
-    rows = table[(table["part"] == part) & (table["kind"] != "baseline") & np.isfinite(table["partial_rank"])]
+    rows = table[(table["part"] == part) & (table["kind"] == "model") & np.isfinite(table["partial_rank"])]
     return None if rows.empty else str(rows.sort_values("partial_rank", ascending=False, kind="stable").iloc[0]["model"])
 
 

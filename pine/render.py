@@ -17,6 +17,7 @@ TEMPLATE = Path(__file__).parent / "templates" / "liquidation_levels.pine"
 MAX_LINES = 500  # TradingView's cap on live lines per script
 MAX_LABELS = 50
 BEHAVIORAL_CODE = 1000
+MEASURED_CODE = 2000  # zones of real (measured) positions: Hyperliquid scans
 VALUES_PER_LINE = 12
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{1,20}$")
 KNOWN_VENUES = {"binance", "bybit", "okx", "hyperliquid", "coinglass", "all"}
@@ -60,7 +61,7 @@ def _array(kind: str, values: list[str]) -> str:
 
 
 def level_code(side: str, method: str, leverage) -> int:
-    magnitude = BEHAVIORAL_CODE if method == "behavioral" else int(leverage)
+    magnitude = {"behavioral": BEHAVIORAL_CODE, "measured": MEASURED_CODE}.get(method) or int(leverage)
     return magnitude if side == "long" else -magnitude
 
 
@@ -77,7 +78,7 @@ def render(
 ) -> str:
     """Pine v6 source drawing the strongest `max_levels` of `levels`.
 
-    `levels` columns: price, side ('long'/'short'), method ('objective'/'behavioral'), leverage,
+    `levels` columns: price, side ('long'/'short'), method ('objective'/'behavioral'/'measured'), leverage,
     strength (0-1), notional_usd (objective) / volume_usd (behavioral), known_ts (or created_ts): a
     line starts when its level became known. The levels are valid from the end of `as_of` for `valid_hours`.
     """
@@ -108,6 +109,7 @@ def render(
         "N_LONG": str(int((drawn["side"] == "long").sum())),
         "N_SHORT": str(int((drawn["side"] == "short").sum())),
         "N_AVAILABLE": str(len(levels)),
+        "N_MEASURED": str(int((drawn["method"] == "measured").sum())),
         "MAX_LABELS": str(MAX_LABELS),
         "PRICES": _array("float", prices),
         "TIMES": _array("int", times),

@@ -46,6 +46,10 @@ class ModelInputs:
     price_for: Callable[[str, np.ndarray, int], np.ndarray | None]  # (side, entry USD, leverage) → liq USD
     tiers_for: Callable[[object], dict | None] = lambda params: None  # objective params → venue margin tiers
     windows: pd.DataFrame | None = None  # the scored windows, for window models
+    # Measured positions (snapshot_ts, scan_end, side, liq_price, position_usd) of the symbol, for the
+    # `measured` reference; None where the venue has no scans.
+    positions: pd.DataFrame | None = None
+    calibrated: object | None = None  # the calibrated preset's ObjectiveParams fitted before the test part, or None
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ class Model:
     window_predict: Callable[..., pd.DataFrame] | None = None
     defaults: dict = field(default_factory=dict)
     grid: dict[str, tuple] = field(default_factory=dict)  # candidates tuned on the training part
-    kind: str = "model"  # model | baseline
+    kind: str = "model"  # model | baseline | measured (real positions: the bound an estimate can reach, never "the best model")
 
     def candidates(self) -> list[dict]:
         """The default parameters first, then every grid point (each parameter varied over its grid)."""

@@ -15,7 +15,10 @@ from indicators.objective import PRESETS, compute_levels
 
 
 def preset_levels(inputs: ModelInputs, preset: str) -> pd.DataFrame:
-    params = PRESETS[preset]
+    params = PRESETS[preset] if preset in PRESETS else inputs.calibrated
+    if params is None:  # no calibration before the test part: the model has no levels
+        return pd.DataFrame({c: pd.Series(dtype="datetime64[ns]" if c.endswith("_ts") else float) for c in
+                             ["created_ts", "side", "price", "size", "expires_ts"]})
     levels = compute_levels(inputs.bars, params, venue="all", tiers=inputs.tiers_for(params))
     return pd.DataFrame({"created_ts": levels["created_ts"].to_numpy("datetime64[ns]") + np.timedelta64(inputs.bar),
                          "side": levels["side"].astype(str).to_numpy(), "price": levels["liq_price"].to_numpy(float),
@@ -26,3 +29,8 @@ def preset_levels(inputs: ModelInputs, preset: str) -> pd.DataFrame:
 for _name in PRESETS:
     register(Model(name=f"objective:{_name}", doc=f"objective engine, preset {_name!r}: {PRESETS[_name]}",
                    levels=lambda inputs, _preset=_name: preset_levels(inputs, _preset)))
+
+register(Model(name="objective:calibrated",
+               doc="objective engine, preset 'calibrated': the default recipe over 3-40x with the leverage mix and lifetime "
+                   "fitted on the measured Hyperliquid positions before the test part (levels.calibration)",
+               levels=lambda inputs: preset_levels(inputs, "calibrated")))

@@ -259,3 +259,42 @@ def levels_chart(panels: list[tuple[str, pd.DataFrame, pd.DataFrame]], title: st
     fig.suptitle(title)
     fig.subplots_adjust(left=0.08, right=0.97, bottom=0.1, top=0.9, hspace=0.45)
     return style.png(fig)
+
+
+def measured_figure(estimated: pd.DataFrame, measured: pd.DataFrame, price: float, width: float, title: str,
+                    similarity: pd.DataFrame | None = None, window_pct: float = 15.0):
+    """The estimated and the measured map side by side on one price axis (±`window_pct` % of `price`): USD
+    per bin, longs below the price in red, shorts above in green, each panel on its own USD scale (the
+    estimate is sized to the venue's OI, the scan to the accounts read). `estimated` / `measured`:
+    side, liq_price, notional_usd. The similarity of each side, when given, is in the panel titles."""
+    fig, axes = style.figure(5.6, ncols=2, sharex=True)
+    lo, hi = price * (1 - window_pct / 100), price * (1 + window_pct / 100)
+    edges = np.arange(np.floor(lo / width), np.floor(hi / width) + 2) * width
+    scores = {} if similarity is None else similarity.set_index("side").to_dict("index")
+    for ax, (name, frame) in zip(axes, (("estimated", estimated), ("measured", measured))):
+        shown = False
+        for side, colour in (("long", style.LONG), ("short", style.SHORT)):
+            mine = frame[(frame["side"] == side) & (frame["liq_price"] >= lo) & (frame["liq_price"] < hi)]
+            values, _ = np.histogram(mine["liq_price"].to_numpy(float), bins=edges, weights=mine["notional_usd"].to_numpy(float))
+            if values.any():
+                ax.stairs(values, edges, fill=True, color=colour, alpha=0.85, label=f"{side} liquidations")
+                shown = True
+        if not shown:
+            style.note(ax, f"no {name} levels within ±{window_pct:g} % of the price")
+        ax.axvline(price, color=style.PRICE, linestyle="--", linewidth=1.2, label=f"price {price:,.2f}")
+        ax.set_xlim(lo, hi)
+        ax.set_xlabel("liquidation price (USD)")
+        ax.xaxis.set_major_formatter(_price_formatter())
+        ax.yaxis.set_major_formatter(_usd_formatter())
+        ax.grid(alpha=0.2)
+        ax.legend(loc="best")  # never over the tallest bars
+        if name == "measured" and scores:
+            line = ", ".join(f"{side}: cosine {scores[side]['cosine']:.2f}, Spearman {scores[side]['spearman']:.2f}"
+                             for side in ("long", "short") if side in scores and np.isfinite(scores[side]["cosine"]))
+            ax.set_title(f"measured (real positions)\n{line or 'no similarity: a side is empty'}")
+        else:
+            ax.set_title(f"{name} ({'default preset on the venue OI' if name == 'estimated' else 'real positions'})\n ")
+    axes[0].set_ylabel("USD per 0.1 % bin")
+    fig.suptitle(title)
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.12, top=0.8, wspace=0.18)
+    return fig

@@ -27,12 +27,14 @@ LEVEL_FILE_COLUMNS = {
     "symbol": "canonical symbol (BTC)",
     "venue": "objective: venue whose open interest made the level, or 'all' (aggregated across venues); "
              "behavioral: venue whose candles made the pool",
-    "method": "'objective' (open interest) or 'behavioral' (swing liquidity pools)",
-    "preset": "parameter preset of the method ('default', 'leviathan')",
+    "method": "'objective' (open interest), 'behavioral' (swing liquidity pools) or 'measured' (zones of real Hyperliquid "
+              "positions at their exchange-computed liquidation prices, the day's last scan)",
+    "preset": "parameter preset of the method ('default', 'leviathan', 'calibrated'; 'scan' for measured zones)",
     "side": "'long' (long liquidations, below price) or 'short' (above price)",
-    "leverage": "leverage tier (10, 25, 50, 100); null for behavioral levels",
-    "price": "liquidation price (objective) or pool price (behavioral), USD",
-    "notional_usd": "objective: USD of positions still open at the level at the end of the day; null for behavioral",
+    "leverage": "leverage tier (10, 25, 50, 100; calibrated 3, 5, 10, 20, 40); null for behavioral levels and measured zones",
+    "price": "liquidation price (objective), pool price (behavioral) or the zone's USD-weighted liquidation price (measured), USD",
+    "notional_usd": "objective: USD of positions still open at the level at the end of the day; measured: USD of the zone's "
+                    "positions; null for behavioral",
     "initial_notional_usd": "objective: USD of positions the level was created with; null for behavioral",
     "weight": "behavioral: pool weight, the base-unit volume of the 10 bars ending at the swing; null for objective",
     "volume_usd": "behavioral: weight × pool price, the USD traded around the swing (a size estimate, not liquidation USD); "
@@ -56,8 +58,27 @@ def _nulls(n: int, dtype: str) -> pd.Series:
     return pd.Series([None] * n, dtype=dtype)
 
 
-def level_file_rows(objective: pd.DataFrame, behavioral: pd.DataFrame | None, bar_seconds: int) -> pd.DataFrame:
-    """`levels.objective` (+ `levels.behavioral`) rows of one symbol-day → rows of the level-file schema.
+def measured_rows(zones: pd.DataFrame, snapshot_ts, scan_end) -> pd.DataFrame:
+    """`levels.clusters` rows of source 'measured' (one symbol-day) → level-file rows: a zone of real
+    positions, known when the scan that measured it ended."""
+    n = len(zones)
+    return pd.DataFrame({
+        "schema_version": SCHEMA_VERSION, "as_of": pd.to_datetime(zones["as_of"]).dt.date, "symbol": zones["symbol"].astype(str),
+        "venue": "hyperliquid", "method": "measured", "preset": "scan", "side": zones["side"].astype(str),
+        "leverage": _nulls(n, "Int64"), "price": zones["price_mid"].astype(float), "notional_usd": zones["usd"].astype("Float64"),
+        "initial_notional_usd": _nulls(n, "Float64"), "weight": _nulls(n, "Float64"), "volume_usd": _nulls(n, "Float64"),
+        "strength": 0.0, "size_class": None, "created_ts": pd.Series(pd.Timestamp(snapshot_ts), index=zones.index),
+        "known_ts": pd.Series(pd.Timestamp(scan_end), index=zones.index),
+        "expires_ts": pd.Series(pd.NaT, index=zones.index, dtype="datetime64[us]"), "status": "active",
+        "level_id": "measured|" + zones["symbol"].astype(str) + "|" + pd.Timestamp(snapshot_ts).strftime("%Y%m%dT%H%M%S") + "|"
+                    + zones["side"].astype(str) + "|" + zones["cluster_id"].astype(str),
+    })
+
+
+def level_file_rows(objective: pd.DataFrame, behavioral: pd.DataFrame | None, bar_seconds: int,
+                    measured: pd.DataFrame | None = None) -> pd.DataFrame:
+    """`levels.objective` (+ `levels.behavioral`, + measured zones from `measured_rows`) rows of one
+    symbol-day → rows of the level-file schema.
 
     `bar_seconds` is the bar interval the levels were computed at: a level is known at its bar's close.
     """
@@ -109,6 +130,8 @@ def level_file_rows(objective: pd.DataFrame, behavioral: pd.DataFrame | None, ba
             "status": behavioral["status"].astype(str),
             "level_id": behavioral["pool_id"].astype(str),
         }))
+    if measured is not None and len(measured):
+        parts.append(measured)
     out = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
     size = out["notional_usd"].astype(float).fillna(out["weight"].astype(float))
     # Per (method, preset, venue): a venue whose pools are smaller (or whose volume unit differs) still

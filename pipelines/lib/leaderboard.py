@@ -81,6 +81,8 @@ class Prepared:
     window: str
     realized: str
     resamples: int
+    positions: pd.DataFrame | None = None  # measured snapshots of the symbol (Hyperliquid scans), if any
+    calibrated: object | None = None  # the calibrated preset fitted before the first test day, if any
 
 
 def prepare(con, symbol: str, venues: list[str], start: dt.date, end: dt.date, interval: str, window: str = DEFAULT_WINDOW,
@@ -105,13 +107,33 @@ def prepare(con, symbol: str, venues: list[str], start: dt.date, end: dt.date, i
         raise NothingToScore(f"{symbol}: realized liquidations on {len(truth_days)} day(s) of {start} → {end}: "
                              "a time split needs at least 2")
     chosen = registry()
+    first_test = split or leaderboard.default_split(truth_days)
+    positions, calibrated = measured_inputs(con, symbol, venues, history_start, range_end, first_test)
+    # Models without their data are left out, not scored as empty: no scans, no calibration before the split.
+    chosen = {name: model for name, model in chosen.items()
+              if not (name == "measured" and positions is None) and not (name == "objective:calibrated" and calibrated is None)}
     if models:
         unknown = sorted(set(models) - set(chosen))
         if unknown:
             raise ValueError(f"unknown model(s) {', '.join(unknown)}: expected some of {', '.join(chosen)}")
         chosen = {name: m for name, m in chosen.items() if name in models or m.kind == "baseline"}
     return Prepared(symbol, end, interval, venue, inputs.bars, inputs.venue_bars, windows, scored,
-                    split or leaderboard.default_split(truth_days), tuple(chosen), window, truth.description, resamples)
+                    first_test, tuple(chosen), window, truth.description, resamples, positions, calibrated)
+
+
+def measured_inputs(con, symbol: str, venues: list[str], start: dt.datetime, end: dt.datetime, first_test: dt.date):
+    """(the symbol's measured positions in [start, end) with their scan's end, the calibrated preset fitted
+    on the snapshots before `first_test`), each None when there is none."""
+    from pipelines.lib.measured_day import VENUE, calibrated_params, calibration_for
+
+    if VENUE not in venues:
+        return None, None
+    positions = con.execute(
+        "select p.snapshot_ts, s.scan_end, p.side, p.liq_price, p.position_usd from raw.positions p join raw.position_scans s "
+        "using (venue, snapshot_ts) where p.venue = ? and p.symbol = ? and p.snapshot_ts >= ? and p.snapshot_ts < ? "
+        "order by p.snapshot_ts, p.address", [VENUE, symbol, start, end]).fetch_df()
+    fitted = calibration_for(con, symbol, first_test)
+    return (positions if len(positions) else None), (calibrated_params(fitted) if fitted else None)
 
 
 def compute(prepared: Prepared) -> Leaderboard:
@@ -121,7 +143,8 @@ def compute(prepared: Prepared) -> Leaderboard:
     p = prepared
     inputs = ModelInputs(bars=p.bars, venue_bars=p.venue_bars, bar=pd.Timedelta(seconds=INTERVAL_SECONDS[p.interval]),
                          price_for=default_price_for(p.symbol, p.day),
-                         tiers_for=partial(margin_tiers, ALL_VENUES, p.symbol, p.day), windows=p.windows)
+                         tiers_for=partial(margin_tiers, ALL_VENUES, p.symbol, p.day), windows=p.windows,
+                         positions=p.positions, calibrated=p.calibrated)
     chosen = {name: model for name, model in registry().items() if name in p.models}
     table, predictions = leaderboard.evaluate(chosen, inputs, p.windows, p.scored, p.first_test, resamples=p.resamples)
     test_windows = p.windows[p.scored & (p.windows["day"].to_numpy() >= p.first_test)].reset_index(drop=True)

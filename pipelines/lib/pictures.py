@@ -73,6 +73,7 @@ def picture_job(con, spec, day: dt.date, settings: PictureSettings, last_of_run:
                        [venue, spec.symbol, spec.interval, end]).fetchone()[0]
     needed = PRESETS[VIEW_PRESET].baseline_bars
     return {
+        "measured": measured_job(con, spec.symbol, day),
         "symbol": spec.symbol, "day": day, "interval": spec.interval, "bar_seconds": INTERVAL_SECONDS[spec.interval],
         "scale": settings.scale, "ranges": ranges, "levels": levels, "bars": bars, "map": rows,
         "max_pain": pain.iloc[0].to_dict() if len(pain) else None,
@@ -80,6 +81,27 @@ def picture_job(con, spec, day: dt.date, settings: PictureSettings, last_of_run:
         "empty_note": f"no levels yet (warm-up: {seen} {spec.interval} bars of {venue} candles so far, "
                       f"the model's baseline needs {needed})",
     }
+
+
+def measured_job(con, symbol: str, day: dt.date) -> dict | None:
+    """What the measured-vs-estimated picture needs for the day's last Hyperliquid snapshot, or None."""
+    from indicators.measured import as_levels
+    from pipelines.lib.measured_day import VENUE, last_snapshot, standing
+
+    snapshot = con.execute("select snapshot_ts, price, addresses_read, addresses_failed, positions from levels.measured_snapshots "
+                           "where as_of = ? and symbol = ? order by snapshot_ts desc limit 1", [day, symbol]).fetchone()
+    if snapshot is None:
+        return None
+    moment = pd.Timestamp(snapshot[0])
+    estimated = con.execute("select side, liq_price, notional_usd, known_ts, filled_ts, expires_ts from levels.objective "
+                            "where as_of = ? and symbol = ? and venue = ? and preset = ? order by level_id",
+                            [day, symbol, VENUE, VIEW_PRESET]).fetch_df()
+    similarity = con.execute("select side, spearman, cosine from levels.measured_similarity where as_of = ? and symbol = ? "
+                             "and snapshot_ts = ? and preset = ?", [day, symbol, snapshot[0], VIEW_PRESET]).fetch_df()
+    width = con.execute("select max(bin_high - bin_low) from levels.measured where as_of = ? and symbol = ?", [day, symbol]).fetchone()[0]
+    return {"estimated": standing(estimated, moment)[["side", "liq_price", "notional_usd"]], "measured": as_levels(last_snapshot(con, symbol, day)),
+            "price": float(snapshot[1]), "width": float(width) if width else float(snapshot[1]) * BIN_PCT / 100,
+            "similarity": similarity, "moment": moment, "coverage": (snapshot[2], snapshot[3], snapshot[4])}
 
 
 def range_cells(levels: pd.DataFrame, bars: pd.DataFrame, end_day: dt.date, days: int, bar_seconds: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -114,6 +136,16 @@ def render_pictures(job: dict) -> dict[str, bytes]:
         span = f"{days} days" if days > 1 else "1 day"
         title = f"{job['symbol']} liquidation heatmap, {span} to {job['day']} ({job['interval']} bars, default preset, all venues)"
         out[name] = heatmap_chart(cells, bars, title, job["bar_seconds"], job["scale"], job["empty_note"])
+    measured = job.get("measured")
+    if measured is not None:
+        from pipelines.lib import chart_style as style
+        from pipelines.lib.charts import measured_figure
+
+        read, failed, positions = measured["coverage"]
+        out["measured_vs_estimated.png"] = style.png(measured_figure(
+            measured["estimated"], measured["measured"], measured["price"], measured["width"],
+            f"{job['symbol']} on Hyperliquid at {measured['moment']:%Y-%m-%d %H:%M} UTC: estimated vs measured "
+            f"({positions} positions, {read} accounts read, {failed} failed)", measured["similarity"]))
     out["liquidation_map.png"] = liquidation_map_chart(
         job["map"], job["close"], f"{job['symbol']} liquidation map as of {job['day']} close (default preset, all venues)",
         job["max_pain"], job["empty_note"])

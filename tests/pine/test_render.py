@@ -127,3 +127,15 @@ def test_the_overlay_raises_alerts_at_global_scope():
     as_of_end = int(dt.datetime(2026, 3, 6, tzinfo=dt.UTC).timestamp() * 1000)
     assert f"const int AS_OF_END = {as_of_end}" in source
     assert problems(source) == []
+
+
+def test_measured_zones_are_drawn_with_their_own_code_and_a_toggle():
+    frame = levels(20, seed=4)
+    frame.loc[:3, "method"] = "measured"
+    frame.loc[:3, "leverage"] = None
+    source = rendered(frame)
+    codes = embedded(source, "LV_CODE")
+    assert sum(abs(c) == 2000 for c in codes) == 4  # sign = side, 2000 = measured
+    assert "bool showMeasured = input.bool(true, \"Measured zones (real Hyperliquid positions: 4 in this script)\"" in source
+    assert "tier == MEASURED ? showMeasured" in source
+    assert problems(source) == []

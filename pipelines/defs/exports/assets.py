@@ -12,8 +12,8 @@ from pine.render import render
 from pipelines.defs.ingest.assets import partition_days
 from pipelines.defs.partitions import daily_partitions
 from pipelines.defs.resources import DUCKDB_POOL, ExportsResource, WatchlistResource, warehouse
-from pipelines.lib.exports import (day_dir, level_file_rows, read_level_file, refresh_latest, write_atomic, write_level_files,
-                                   write_manifest)
+from pipelines.lib.exports import (day_dir, level_file_rows, measured_rows, read_level_file, refresh_latest, write_atomic,
+                                   write_level_files, write_manifest)
 from pipelines.lib.margin import ALL_VENUES
 from pipelines.lib.charts import markdown_image
 from pipelines.lib.market import INTERVAL_SECONDS, price_venue
@@ -39,6 +39,15 @@ def behavioral_rows(con, day: dt.date, symbol: str) -> pd.DataFrame:
     return con.execute("select * from levels.behavioral where as_of = ? and symbol = ? order by pool_id", [day, symbol]).fetch_df()
 
 
+def measured_zone_rows(con, day: dt.date, symbol: str) -> pd.DataFrame | None:
+    """The measured zones of the symbol-day as level-file rows (Hyperliquid symbols with a scan), else None."""
+    zones = con.execute("select * from levels.clusters where as_of = ? and symbol = ? and source = 'measured' order by cluster_id",
+                        [day, symbol]).fetch_df()
+    snapshot = con.execute("select snapshot_ts, scan_end from levels.measured_snapshots where as_of = ? and symbol = ? "
+                           "order by snapshot_ts desc limit 1", [day, symbol]).fetchone()
+    return measured_rows(zones, *snapshot) if len(zones) and snapshot else None
+
+
 def source_venues(con, day: dt.date, symbol: str) -> list[str]:
     """Venues whose OI fed the symbol's levels in the 30 days before and on `day`."""
     rows = con.execute(
@@ -56,7 +65,7 @@ def _paths_table(written: list[dict]) -> dg.MetadataValue:
     key=["exports", "level_files"],
     group_name="exports",
     kinds={"csv", "parquet", "json"},
-    deps=[dg.AssetKey(["levels", "objective"]), dg.AssetKey(["levels", "behavioral"])],
+    deps=[dg.AssetKey(["levels", "objective"]), dg.AssetKey(["levels", "behavioral"]), dg.AssetKey(["levels", "clusters"])],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=DUCKDB_POOL,
@@ -74,7 +83,7 @@ def level_files(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watch
             for spec in specs:
                 def one():
                     rows = level_file_rows(objective_rows(con, day, spec.symbol), behavioral_rows(con, day, spec.symbol),
-                                           INTERVAL_SECONDS[spec.interval])
+                                           INTERVAL_SECONDS[spec.interval], measured_zone_rows(con, day, spec.symbol))
                     paths = write_level_files(exports.path, day, spec.symbol, rows)
                     written.append({"day": day.isoformat(), "symbol": spec.symbol, "rows": len(rows), "csv": str(paths[0])})
 
@@ -135,7 +144,8 @@ def write_pine(con, exports: ExportsResource, day: dt.date, spec, written: list[
     pool_venue = price_venue(con, spec.symbol, list(spec.listings), spec.interval, start, end)
     objective = (rows["method"] == "objective") & (rows["preset"] == PINE_PRESET) & (rows["venue"] == ALL_VENUES)
     behavioral = (rows["method"] == "behavioral") & (rows["venue"] == pool_venue)
-    active = rows[(rows["status"] == "active") & (objective | behavioral)]
+    measured = rows["method"] == "measured"  # Hyperliquid's real positions: an input of the overlay toggles them
+    active = rows[(rows["status"] == "active") & (objective | behavioral | measured)]
     source = render(active, symbol=spec.symbol, as_of=day, venues=source_venues(con, day, spec.symbol),
                     tick_size=spec.tick_size, generated_at=dt.datetime.combine(day + dt.timedelta(days=1), dt.time()))
     path = write_atomic(day_dir(exports.path, day) / spec.symbol / pine_file_name(spec.symbol), source.encode())
