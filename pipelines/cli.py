@@ -17,8 +17,8 @@ from pipelines.lib.paths import dagster_home, data_root, exports_root, landing_r
 DEMO_START = dt.date(2025, 12, 7)
 DEMO_END = dt.date(2026, 3, 5)
 
-SUMMARY_TABLES = ["raw.klines", "raw.open_interest", "raw.funding", "raw.liquidations", "levels.objective",
-                  "ops.rejects", "ops.validation_results", "ops.quarantine"]
+SUMMARY_TABLES = ["raw.klines", "raw.open_interest", "raw.funding", "raw.liquidations", "raw.positions", "levels.objective",
+                  "levels.measured", "ops.rejects", "ops.validation_results", "ops.quarantine"]
 
 def nearest_levels(con, as_of: dt.date) -> list[tuple]:
     """Per symbol: last close, and the nearest active long level below / short level above it
@@ -154,6 +154,34 @@ def data_description() -> str:
     return "bundled real data (data/)" if root == (PROJECT_ROOT / "data").resolve() else f"files under {root} (LIQLEVELS_DATA)"
 
 
+def measured_summary(con, start: dt.date, end: dt.date, synthetic: bool) -> list[str]:
+    """The measured map in a few lines: coverage, measured max pain on the last day, and how the estimate
+    matches it (default vs calibrated, on the same snapshots; calibrated is fitted only on earlier days)."""
+    coverage = con.execute(
+        "select symbol, count(*), sum(positions), sum(addresses_read), sum(addresses_failed) from levels.measured_snapshots "
+        "where as_of between ? and ? group by 1 order by 1", [start, end]).fetchall()
+    if not coverage:
+        return []
+    scores = dict(((symbol, preset), (cos, rho, n)) for symbol, preset, cos, rho, n in con.execute(
+        "with compared as (select as_of, symbol, snapshot_ts from levels.measured_similarity where as_of between ? and ? "
+        "group by all having count(distinct preset) = 2) "
+        "select symbol, preset, avg(cosine), avg(spearman), count(distinct snapshot_ts) from levels.measured_similarity "
+        "join compared using (as_of, symbol, snapshot_ts) group by all", [start, end]).fetchall())
+    pain = {symbol: (lp, sp) for symbol, lp, sp in con.execute(
+        "select symbol, long_price, short_price from levels.max_pain where as_of = ? and source = 'measured'", [end]).fetchall()}
+    note = " — SYNTHETIC demo scans (data/positions/hyperliquid/README.md)" if synthetic else ""
+    lines = [f"Measured positions (Hyperliquid scans){note}:",
+             f"  {'symbol':<7}{'scans':>6}{'positions':>11}{'failed reads':>14}  {'max pain long':>14} {'short':>10}"
+             f"  {'cosine default → calibrated':>28}"]
+    for symbol, scans, positions, read, failed in coverage:
+        d, c = scores.get((symbol, "default")), scores.get((symbol, "calibrated"))
+        similarity = f"{d[0]:.3f} → {c[0]:.3f} ({d[2]} scans)" if d and c else "no calibration yet"
+        long_px, short_px = pain.get(symbol, (None, None))
+        lines.append(f"  {symbol:<7}{scans:>6}{int(positions):>11,}{f'{int(failed)} of {int(read + failed)}':>14}  "
+                     f"{_fmt(long_px):>14} {_fmt(short_px):>10}  {similarity:>28}")
+    return lines
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from pipelines.launch import exit_code, launch_days
     from pipelines.lib.report import asset_notes, day_outcomes, notes_summary, validation_report
@@ -179,6 +207,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         nearest = nearest_levels(con, args.end)
         outcomes = day_outcomes(con, args.start, args.end)
         scorecards = demo_scorecards(con, args)
+        measured = measured_summary(con, args.start, args.end, synthetic=data_description().startswith("bundled"))
         report_path = write_text_atomic(exports_root() / "validation_report.md", validation_report(con, args.start, args.end))
         notes = asset_notes(con, args.start, args.end)
     print()
@@ -194,6 +223,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for symbol, close, long_px, long_usd, short_px, short_usd, active in nearest:
         print(f"  {symbol:<7}{close:>12,.2f}  {_fmt(long_px):>16} {_usd(long_usd):>10}  {_fmt(short_px):>16} {_usd(short_usd):>10}  {active}")
     for text in scorecards:
+        print(text)
+    for text in measured:
         print(text)
     print(f"DuckDB warehouse: {warehouse_path()}")
     print(f"Exports:          {exports_root()}  (one folder per day, latest/ = newest day)")

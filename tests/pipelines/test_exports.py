@@ -39,11 +39,14 @@ def test_files_match_the_level_table_and_the_manifest(exported):
         with duckdb.connect(str(path), read_only=True) as con:
             expected = con.execute("select count(*) from levels.objective where as_of = ? and symbol = 'BTC'", [day]).fetchall()[0][0]
             behavioral = con.execute("select count(*) from levels.behavioral where as_of = ? and symbol = 'BTC'", [day]).fetchall()[0][0]
+            measured = con.execute("select count(*) from levels.clusters where as_of = ? and symbol = 'BTC' and source = 'measured'",
+                                   [day]).fetchall()[0][0]
         csv = pd.read_csv(folder / "BTC" / "levels.csv")
         parquet = pd.read_parquet(folder / "BTC" / "levels.parquet")
         document = json.loads((folder / "BTC" / "levels.json").read_text())
-        assert len(csv) == len(parquet) == len(document["levels"]) == expected + behavioral
+        assert len(csv) == len(parquet) == len(document["levels"]) == expected + behavioral + measured
         assert (csv.method == "objective").sum() == expected > 0 and (csv.method == "behavioral").sum() == behavioral > 0
+        assert (csv.method == "measured").sum() == measured > 0  # zones of the (synthetic) Hyperliquid scan
         assert list(csv.columns) == list(LEVEL_FILE_COLUMNS) == list(parquet.columns)
         assert set(csv["as_of"]) == {day.isoformat()} and csv["strength"].between(0, 1).all() and csv["strength"].max() == 1
         pd.testing.assert_series_equal(csv["price"], parquet["price"], check_exact=False, rtol=1e-9)
@@ -51,11 +54,12 @@ def test_files_match_the_level_table_and_the_manifest(exported):
         listed = {f["path"]: f for f in manifest["files"]}
         # the 30-day heatmap is drawn for the run's last day only
         assert set(listed) == {"BTC/levels.csv", "BTC/levels.parquet", "BTC/levels.json", "BTC/BTC_liquidation_levels.pine",
-                               "BTC/heatmap.png", "BTC/liquidation_map.png"} | ({"BTC/heatmap_30d.png"} if day == DAYS[-1] else set())
+                               "BTC/heatmap.png", "BTC/liquidation_map.png", "BTC/measured_vs_estimated.png"} | (
+                                   {"BTC/heatmap_30d.png"} if day == DAYS[-1] else set())
         assert all((folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for name in listed if name.endswith(".png"))
         for name, entry in listed.items():
             assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == entry["sha256"]
-        assert listed["BTC/levels.csv"]["rows"] == expected + behavioral
+        assert listed["BTC/levels.csv"]["rows"] == expected + behavioral + measured
 
 
 def test_rerun_replaces_files_exactly(exported):
@@ -91,7 +95,11 @@ def test_level_files_tell_when_a_level_was_known_and_normalise_strength_per_venu
     _, root, _ = exported
     rows = pd.read_parquet(root / LEVEL_DAY.isoformat() / "BTC" / "levels.parquet")
     assert (rows["schema_version"] == 2).all()
-    assert ((rows["known_ts"] - rows["created_ts"]) == pd.Timedelta(hours=1)).all()  # the close of the hourly bar
+    modelled = rows[rows.method != "measured"]
+    assert ((modelled["known_ts"] - modelled["created_ts"]) == pd.Timedelta(hours=1)).all()  # the close of the hourly bar
+    zones = rows[rows.method == "measured"]  # known when the scan ended (the synthetic scans take 10 minutes)
+    assert len(zones) and ((zones["known_ts"] - zones["created_ts"]) == pd.Timedelta(minutes=10)).all()
+    assert set(zones["venue"]) == {"hyperliquid"} and zones["leverage"].isna().all() and zones["strength"].max() == 1
     objective, pools = rows[rows.method == "objective"], rows[rows.method == "behavioral"]
     assert objective["expires_ts"].notna().all() and pools["expires_ts"].isna().all()
     assert (objective["initial_notional_usd"] >= objective["notional_usd"] - 1e-6).all()

@@ -14,7 +14,8 @@ from tests.conftest import BUNDLED_DATA, LEVEL_DAY
 
 DAY = LEVEL_DAY - dt.timedelta(days=1)
 LIQLEVELS = str(Path(sys.executable).parent / "liqlevels")
-MODELS = {"objective:default", "objective:oi_jumps", "objective:leviathan", "behavioral", "range_only", "fixed_bands", "placebo"}
+MODELS = {"objective:default", "objective:oi_jumps", "objective:leviathan", "objective:calibrated", "behavioral", "range_only",
+          "fixed_bands", "placebo"}
 
 
 def test_scorecard_rows_per_model_and_span(bundled_warehouse):
