@@ -10,6 +10,7 @@ test -f "$exports/latest/BTC/heatmap.png" || { echo "gallery: run 'make demo' fi
 cp "$exports/latest/BTC/heatmap.png" "$out/heatmap_7d.png"
 cp "$exports/latest/BTC/heatmap_30d.png" "$out/heatmap_30d.png"
 cp "$exports/latest/BTC/liquidation_map.png" "$out/liquidation_map.png"
+cp "$exports/latest/BTC/measured_vs_estimated.png" "$out/measured_vs_estimated.png"
 .venv/bin/liqlevels score --leaderboard --symbol BTC --start 2025-12-08 --end 2026-01-31 --split 2026-01-04 > /dev/null
 cp "$exports/leaderboard/BTC_2025-12-08_2026-01-31.png" "$out/leaderboard.png"
 shots=$(mktemp -d)
