@@ -188,7 +188,8 @@ def add_parsers(sub, date_type) -> None:
     backfill.set_defaults(func=cmd_backfill)
 
     collect = sub.add_parser("collect", help="Collect liquidation streams into the landing folder until stopped.")
-    collect.add_argument("--venues", nargs="+", choices=("binance", "bybit", "okx"), default=["binance", "bybit", "okx"])
+    collect.add_argument("--venues", nargs="+", choices=("binance", "bybit", "okx", "hyperliquid"), default=["binance", "bybit", "okx"],
+                         help="hyperliquid: its trades of the watched coins (their accounts feed the position scan)")
     collect.add_argument("--flush-seconds", type=float, default=1.0, help="how often landed files are rewritten (default 1 s)")
     collect.add_argument("--hyperliquid-oi-seconds", type=float, default=0.0,
                          help="also poll Hyperliquid OI every N seconds (default off: the Dagster 5-minute schedule does it)")

@@ -1,5 +1,9 @@
 """`liqlevels collect`: subscribe to the venues' liquidation streams and land every message.
 
+With `hyperliquid` among the venues it also lands Hyperliquid's public `trades` of the watched coins
+(stream `trades`): each trade names its two `users`, which is how the position scan finds accounts
+that are not on the leaderboard (`pipelines.lib.positions.scanner.trade_addresses`).
+
 Binance `!forceOrder@arr`, Bybit `allLiquidation.<instrument>` and OKX `liquidation-orders`
 (SWAP) are written as received to the landing folder in hourly files (`pipelines.lib.landing`),
 flushed about every second by whole-file atomic replacement. A dropped connection is flushed,
@@ -37,8 +41,9 @@ class StreamSpec:
     venue: str
     url: str
     subscribe: list[dict] = field(default_factory=list)
-    ping: str | None = None  # application-level keepalive text (Bybit, OKX)
+    ping: str | None = None  # application-level keepalive text (Bybit, OKX, Hyperliquid)
     ping_every: float = 20.0
+    stream: str = "liquidations"  # the landing stream its messages go to
 
 
 def stream_specs(watchlist: Watchlist, venues: tuple[str, ...] = STREAM_VENUES,
@@ -57,6 +62,11 @@ def stream_specs(watchlist: Watchlist, venues: tuple[str, ...] = STREAM_VENUES,
         specs.append(StreamSpec("okx", ws_url("okx", env) + "/ws/v5/public",
                                 [{"op": "subscribe", "args": [{"channel": "liquidation-orders", "instType": "SWAP"}]}],
                                 ping="ping", ping_every=25.0))
+    if "hyperliquid" in venues and listed.get("hyperliquid"):
+        # Hyperliquid has no liquidation stream; its trades carry both accounts (`users`) for the position scan.
+        specs.append(StreamSpec("hyperliquid", ws_url("hyperliquid", env) + "/ws",
+                                [{"method": "subscribe", "subscription": {"type": "trades", "coin": c}} for c in listed["hyperliquid"]],
+                                ping=json.dumps({"method": "ping"}), ping_every=50.0, stream="trades"))
     return specs
 
 
@@ -79,6 +89,8 @@ def classify(venue: str, message: str | bytes, received_at: int) -> dict | None:
                 log.warning("okx rejected a request: %s %s", payload.get("code"), payload.get("msg"))
             return None
         if venue == "binance" and "result" in payload and "id" in payload:
+            return None
+        if venue == "hyperliquid" and payload.get("channel") in ("subscriptionResponse", "pong"):
             return None
     return {"received_at": received_at, "payload": payload}
 
@@ -191,7 +203,7 @@ async def collect(watchlist: Watchlist, landing_root: Path, stop: asyncio.Event,
     """Run every venue's stream (and the optional Hyperliquid OI poll) until `stop` is set."""
     delays = functools.partial(backoff, initial_delay=1.0, min_delay=1.0, max_delay=max_reconnect_delay)
     stats = {spec.venue: StreamStats() for spec in stream_specs(watchlist, venues, env)}
-    tasks = [asyncio.create_task(collect_stream(spec, LandingWriter(landing_root, "liquidations", spec.venue), stop,
+    tasks = [asyncio.create_task(collect_stream(spec, LandingWriter(landing_root, spec.stream, spec.venue), stop,
                                                 flush_every=flush_every, reconnect_delays=delays, stats=stats[spec.venue]))
              for spec in stream_specs(watchlist, venues, env)]
     if poll_hyperliquid_every > 0:

@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-STREAMS = ("liquidations", "open_interest")
+STREAMS = ("liquidations", "open_interest", "trades")
 _NAME = re.compile(r"^[a-z_]{1,30}$")
 
 

@@ -57,6 +57,19 @@ class FakeStreams:
             async for message in ws:
                 if json.loads(message).get("op") == "ping":
                     await ws.send(json.dumps({"success": True, "ret_msg": "pong", "op": "ping"}))
+        elif path == "/ws":  # Hyperliquid: trades of a coin, each naming its buyer and seller
+            for _ in range(3):
+                request = json.loads(await ws.recv())
+                self.subscriptions.setdefault("hyperliquid", []).append(request["subscription"])
+                await ws.send(json.dumps({"channel": "subscriptionResponse", "data": request}))
+            await ws.send(json.dumps({"channel": "trades", "data": [
+                {"coin": "BTC", "side": "B", "px": "66000.0", "sz": "0.1", "time": self.t, "hash": "0x1", "tid": 1,
+                 "users": ["0x" + "a" * 40, "0x" + "B" * 40]},
+                {"coin": "BTC", "side": "A", "px": "66001.0", "sz": "0.2", "time": self.t + 1, "hash": "0x2", "tid": 2,
+                 "users": ["0x" + "a" * 40, "not-an-address"]}]}))
+            async for message in ws:
+                if json.loads(message).get("method") == "ping":
+                    await ws.send(json.dumps({"channel": "pong"}))
         elif path == "/ws/v5/public":
             self.subscriptions["okx"] = json.loads(await ws.recv())["args"]
             await ws.send(json.dumps({"event": "subscribe", "arg": {"channel": "liquidation-orders", "instType": "SWAP"}}))
@@ -70,14 +83,14 @@ class FakeStreams:
                     await ws.send("pong")
 
 
-def run_collector(tmp_path, monkeypatch, streams: FakeStreams, until) -> dict:
+def run_collector(tmp_path, monkeypatch, streams: FakeStreams, until, venues=("binance", "bybit", "okx")) -> dict:
     async def main():
         async with serve(streams.handler, "127.0.0.1", 0) as server:
             port = server.sockets[0].getsockname()[1]
-            env = {f"LIQLEVELS_{v.upper()}_WS_URL": f"ws://127.0.0.1:{port}" for v in ("binance", "bybit", "okx")}
+            env = {f"LIQLEVELS_{v.upper()}_WS_URL": f"ws://127.0.0.1:{port}" for v in ("binance", "bybit", "okx", "hyperliquid")}
             stop = asyncio.Event()
             task = asyncio.create_task(collect(WATCH, tmp_path / "landing", stop, env=env, flush_every=0.05,
-                                               max_reconnect_delay=0.2))
+                                               max_reconnect_delay=0.2, venues=venues))
             deadline = time.monotonic() + 15
             while not until() and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
@@ -175,3 +188,19 @@ def test_liqlevels_collect_runs_as_a_process_and_flushes_on_sigterm(tmp_path):
     # --flush-seconds 30: nothing was flushed by the timer, everything by the SIGTERM shutdown.
     assert len(list(landing.read_day(root, "liquidations", "bybit", day))) == 1
     assert len(list(landing.read_day(root, "liquidations", "okx", day))) == 1
+
+
+def test_hyperliquid_trades_land_and_name_the_accounts_the_position_scan_reads(tmp_path, monkeypatch):
+    from pipelines.lib.positions.scanner import trade_addresses
+
+    now = int(time.time() * 1000)
+    streams = FakeStreams(now)
+    root = tmp_path / "landing"
+    day = dt.datetime.fromtimestamp(now / 1000, dt.UTC).date()
+    stats = run_collector(tmp_path, monkeypatch, streams, lambda: bool(list(landing.read_day(root, "trades", "hyperliquid", day))),
+                          venues=("hyperliquid",))
+    assert streams.subscriptions["hyperliquid"] == [{"type": "trades", "coin": c} for c in ("BTC", "ETH", "SOL")]
+    landed = list(landing.read_day(root, "trades", "hyperliquid", day))
+    assert len(landed) == 1 and landed[0]["payload"]["channel"] == "trades"  # the acks are not landed
+    assert stats["hyperliquid"].messages == 1
+    assert trade_addresses(root, [day]) == ["0x" + "a" * 40, "0x" + "b" * 40]  # lower case, the bad one left out

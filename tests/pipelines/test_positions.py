@@ -267,3 +267,36 @@ def test_scan_frame_keeps_the_venue_text_and_one_row_per_address_without_positio
     frame = scan_frame(records, dt.datetime(2026, 3, 4, 6), dt.datetime(2026, 3, 4, 6, 5), "hot")
     assert list(frame.columns) == SCAN_COLUMNS and len(frame) == 2
     assert list(frame["status"]) == ["ok", "failed"] and list(frame["coin"]) == ["", ""] and set(frame["kind"]) == {"hot"}
+
+
+def test_the_scan_asset_runs_a_full_scan_then_a_hot_scan_of_the_watched_holders(httpserver, tmp_path, monkeypatch):
+    """The Dagster asset against the local server: a full scan reads the leaderboard's accounts, a hot
+    scan then reads only those holding a watched coin (the recorded account holds BTC, ETH and SOL)."""
+    import dagster as dg
+
+    from pipelines.defs.ingest.positions import hyperliquid_positions_scan
+    from pipelines.defs.resources import MarketSourceResource, WatchlistResource
+    from tests.conftest import WATCHLIST
+
+    idle = [address(n) for n in range(1, 4)]
+    fake = FakeHyperliquid(httpserver, {RECORDED_USER: USER_BODY, **{a: empty_state() for a in idle}})
+    monkeypatch.setenv("LIQLEVELS_HYPERLIQUID_REST_URL", fake.url)
+    monkeypatch.setenv("LIQLEVELS_HYPERLIQUID_STATS_URL", fake.url)
+    landing = tmp_path / "landing"
+    resources = {"market_source": MarketSourceResource(mode="live", files_root=str(tmp_path), landing_root=str(landing)),
+                 "watchlist": WatchlistResource(path=str(WATCHLIST))}
+
+    def scan(kind: str) -> dict:
+        result = dg.materialize([hyperliquid_positions_scan], resources=resources, instance=dg.DagsterInstance.ephemeral(),
+                                run_config={"ops": {"landing__hyperliquid_positions_scan": {"config": {"kind": kind}}}})
+        assert result.success
+        return result.asset_materializations_for_node("landing__hyperliquid_positions_scan")[0].metadata
+
+    full = scan("full")
+    assert (full["addresses"].value, full["read"].value, full["failed"].value, full["positions"].value) == (4, 4, 0, 12)
+    calls = len(fake.calls)
+    hot = scan("hot")
+    assert hot["addresses"].value == 1 and hot["positions"].value == 12
+    assert [c.get("user") for c in fake.calls[calls:] if c["type"] == "clearinghouseState"] == [RECORDED_USER]
+    files = sorted(p.name for p in landing.rglob("scan_*"))
+    assert len(files) == 2 and {name.rsplit("_", 1)[1] for name in files} == {"full.parquet", "hot.parquet"}
