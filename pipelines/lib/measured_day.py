@@ -152,7 +152,7 @@ def measured_heat(con, symbol: str, hours: pd.DatetimeIndex, bucket: pd.Timedelt
     parts = []
     for hour in hours:
         end = hour + bucket
-        known = taken[(taken["scan_end"] <= end) & (taken["snapshot_ts"] > end - stale)]
+        known = taken[(taken["scan_end"] <= end) & (taken["snapshot_ts"] >= end - stale)]
         if known.empty:
             continue
         cells = bins[bins["snapshot_ts"] == known["snapshot_ts"].iloc[-1]].drop(columns=["snapshot_ts"])
