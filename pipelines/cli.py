@@ -208,6 +208,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         outcomes = day_outcomes(con, args.start, args.end)
         scorecards = demo_scorecards(con, args)
         measured = measured_summary(con, args.start, args.end, synthetic=data_description().startswith("bundled"))
+        if measured:  # next to the scorecards in the file too
+            card = exports_root() / "scorecard.md"
+            before = (card.read_text() if card.exists() else "").split("\n## Estimated vs measured")[0]  # a rerun replaces it
+            write_text_atomic(card, before + "\n## Estimated vs measured (Hyperliquid scans)\n\n```\n" + "\n".join(measured) + "\n```\n")
         report_path = write_text_atomic(exports_root() / "validation_report.md", validation_report(con, args.start, args.end))
         notes = asset_notes(con, args.start, args.end)
     print()

@@ -213,7 +213,7 @@ def chart(board: Leaderboard, symbol: str) -> bytes:
     left.set_title("capture curves, held-out part", fontsize=11)
     left.legend(loc="lower right", ncol=2)
     y = np.arange(len(test))
-    colours = ["#7f8c8d" if k == "baseline" else "#2471a3" for k in test["kind"]]
+    colours = [{"baseline": "#7f8c8d", "measured": "#8e44ad"}.get(k, "#2471a3") for k in test["kind"]]  # measured: real positions
     low = (test["partial_rank"] - test["partial_rank_ci_low"]).clip(lower=0).fillna(0)
     high = (test["partial_rank_ci_high"] - test["partial_rank"]).clip(lower=0).fillna(0)
     right.barh(y, test["partial_rank"].fillna(0), xerr=[low, high], color=colours, alpha=0.8, error_kw={"linewidth": 1})

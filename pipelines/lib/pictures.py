@@ -66,9 +66,10 @@ def picture_job(con, spec, day: dt.date, settings: PictureSettings, last_of_run:
     levels = con.execute(
         f"select {LEVEL_COLUMNS} from levels.objective where as_of between ? and ? and symbol = ? and preset = ? and venue = ? "
         "order by as_of, level_id", [first, day, spec.symbol, VIEW_PRESET, ALL_VENUES]).fetch_df()
-    rows = con.execute("select * from levels.liquidation_map where as_of = ? and symbol = ? order by bin_low",
+    # the estimated map: the measured one has its own picture (measured_vs_estimated.png)
+    rows = con.execute("select * from levels.liquidation_map where as_of = ? and symbol = ? and source = 'estimated' order by bin_low",
                        [day, spec.symbol]).fetch_df()
-    pain = con.execute("select * from levels.max_pain where as_of = ? and symbol = ?", [day, spec.symbol]).fetch_df()
+    pain = con.execute("select * from levels.max_pain where as_of = ? and symbol = ? and source = 'estimated'", [day, spec.symbol]).fetch_df()
     seen = con.execute("select count(*) from raw.klines where venue = ? and symbol = ? and interval = ? and ts < ?",
                        [venue, spec.symbol, spec.interval, end]).fetchone()[0]
     needed = PRESETS[VIEW_PRESET].baseline_bars

@@ -119,3 +119,23 @@ def test_pine_labels_pools_by_their_volume_and_filters_them_by_their_own_measure
     codes = [int(v) for v in source.split("var array<int> LV_CODE = array.from(")[1].split(")")[0].replace("\n", " ").split(",")]
     pool_usd = [u for u, c in zip(usd, codes) if abs(c) == 1000]
     assert pool_usd and min(pool_usd) > 0  # no "pool 0.00M"
+
+
+def test_pictures_draw_the_estimated_map_and_the_measured_one_apart(exported):
+    """The liquidation-map picture reads only the estimated rows (mixed with the measured ones its
+    cumulative curves zigzagged), and a Hyperliquid symbol-day with a scan gets its own side-by-side."""
+    import numpy as np
+
+    from pipelines.lib.pictures import PictureSettings, picture_job
+    from pipelines.lib.watchlist import load_watchlist
+    from tests.conftest import WATCHLIST
+
+    path, root, _ = exported
+    with duckdb.connect(str(path), read_only=True) as con:
+        job = picture_job(con, load_watchlist(WATCHLIST).get("BTC"), LEVEL_DAY, PictureSettings(), last_of_run=True)
+    rows = job["map"]
+    assert set(rows["source"]) == {"estimated"} and job["max_pain"]["source"] == "estimated"
+    below = rows[rows.bin_low < job["close"]].sort_values("bin_low")
+    assert (np.diff(below["long_cum_usd"].to_numpy()) <= 1e-6).all()  # from the close downwards: never rises with price
+    assert job["measured"] is not None and len(job["measured"]["measured"]) > 0
+    assert (root / LEVEL_DAY.isoformat() / "BTC" / "measured_vs_estimated.png").read_bytes()[:4] == b"\x89PNG"
