@@ -292,6 +292,7 @@ def test_the_scan_asset_runs_a_full_scan_then_a_hot_scan_of_the_watched_holders(
         assert result.success
         return result.asset_materializations_for_node("landing__hyperliquid_positions_scan")[0].metadata
 
+    assert scan("hot")["addresses"].value == 0  # before any full scan: nothing to rescan, not a failure
     full = scan("full")
     assert (full["addresses"].value, full["read"].value, full["failed"].value, full["positions"].value) == (4, 4, 0, 12)
     calls = len(fake.calls)

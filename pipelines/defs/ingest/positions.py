@@ -58,9 +58,14 @@ def hyperliquid_positions_scan(context: dg.AssetExecutionContext, config: Positi
             context.log.warning(f"hyperliquid leaderboard unavailable ({exc}); scanning the {len(addresses)} known addresses")
     else:
         addresses = set(scanned_addresses(root, days, coins))
+    if not addresses and config.kind == "hot":
+        # the hourly hot scan before the first full scan (or after one that found no holder): nothing to refresh yet
+        context.log.info(f"hyperliquid hot scan: no holder of {', '.join(sorted(coins))} in the full scans of the last "
+                         f"{config.lookback_days + 1} days: nothing to rescan until a full scan finds one")
+        return dg.MaterializeResult(metadata={"addresses": dg.MetadataValue.int(0)})
     if not addresses:
-        raise dg.Failure(f"hyperliquid_positions_scan ({config.kind}): no addresses to read "
-                         "(a hot scan needs a full scan first; a full scan needs the leaderboard or landed trades)")
+        raise dg.Failure("hyperliquid_positions_scan (full): no addresses to read: the leaderboard did not answer "
+                         "and no trades or earlier scans are landed")
     from tqdm import tqdm
 
     with tqdm(total=len(addresses), unit="address", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
