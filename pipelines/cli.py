@@ -77,14 +77,21 @@ def run_days(start: dt.date, end: dt.date, symbols: list[str] | None = None, log
                         "resources": {"market_source": {"config": market_source}}}
     if symbols:
         run_config["resources"]["watchlist"] = {"config": {"path": str(watchlist_path()), "symbols": symbols}}
-    return job.execute_in_process(
-        run_config=run_config,
-        instance=dg.DagsterInstance.get(),
-        tags={ASSET_PARTITION_RANGE_START_TAG: start.isoformat(), ASSET_PARTITION_RANGE_END_TAG: end.isoformat(),
-              PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
-        raise_on_error=False,
-        run_id=run_id,
-    )
+    handler = progress_handler()
+    if handler is not None:
+        handler.start(len(job.nodes))
+    try:
+        return job.execute_in_process(
+            run_config=run_config,
+            instance=dg.DagsterInstance.get(),
+            tags={ASSET_PARTITION_RANGE_START_TAG: start.isoformat(), ASSET_PARTITION_RANGE_END_TAG: end.isoformat(),
+                  PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
+            raise_on_error=False,
+            run_id=run_id,
+        )
+    finally:
+        if handler is not None:
+            handler.finish()
 
 
 def quiet_progress_output(progress: bool) -> None:
@@ -129,21 +136,47 @@ def preflight(start: dt.date, end: dt.date, symbols: list[str] | None) -> list[s
 
 
 class ProgressHandler(logging.StreamHandler):
-    """One line per day; on a terminal each asset's days overwrite one line instead of scrolling."""
+    """On a terminal: one progress bar for the run (tqdm, a tick per finished step, the current day and
+    step beside it), with each step's summary, warning or error printed above it. Elsewhere (logs,
+    CI): one line per step, not one per day and step."""
 
     def __init__(self, stream):
         super().__init__(stream)
         self.live = stream.isatty()
         self.setFormatter(logging.Formatter("  %(message)s"))
+        self.bar = None
+
+    def start(self, steps: int) -> None:
+        """The run's number of steps (assets and checks): the bar's length."""
+        if self.live:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=steps, unit="step", file=self.stream, dynamic_ncols=True, leave=False,
+                            bar_format="  {bar:30} {n_fmt}/{total_fmt} steps {elapsed} | {desc}")
+
+    def finish(self) -> None:  # not close(): logging calls a handler's close() on its own
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
     def emit(self, record: logging.LogRecord) -> None:
         per_day = getattr(record, "per_day", False) and record.levelno < logging.WARNING
-        if self.live:
-            # per-day progress overwrites itself; a step's summary, a warning or an error stays on its own line
+        if self.bar is not None:
+            if per_day:
+                self.bar.set_description_str(record.getMessage()[:60], refresh=True)
+            else:
+                self.bar.write(self.format(record), file=self.stream)
+                if record.levelno < logging.WARNING and self.bar.n < self.bar.total - 1:
+                    self.bar.update(1)  # a step's summary (an asset may write one per symbol: the bar stops short of the end)
+        elif self.live:
             self.stream.write("\r\033[K" + self.format(record) + ("" if per_day else "\n"))
             self.stream.flush()
-        elif not per_day:  # not a terminal: one line per step, not one per day and step
+        elif not per_day:
             super().emit(record)
+
+
+def progress_handler() -> ProgressHandler | None:
+    return next((h for h in logging.getLogger("liqlevels.progress").handlers if isinstance(h, ProgressHandler)), None)
 
 
 def data_description() -> str:

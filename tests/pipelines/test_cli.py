@@ -92,3 +92,32 @@ def test_run_command_executes_the_nightly_job_on_the_files_source(tmp_path, caps
 def test_liq_price_refuses_inputs_outside_the_allowed_range(args, message):
     out = run("liq-price", *args)
     assert out.returncode == 2 and message in out.stderr and out.stdout == ""
+
+
+def test_on_a_terminal_the_run_is_one_progress_bar_with_the_step_summaries_above_it():
+    import io
+    import logging
+
+    from pipelines.cli import ProgressHandler
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    handler = ProgressHandler(screen)
+    handler.start(3)
+
+    def say(message: str, per_day: bool) -> None:
+        handler.emit(logging.LogRecord("liqlevels.progress", logging.INFO, "", 0, message, None, None) if not per_day else
+                     logging.makeLogRecord({"name": "liqlevels.progress", "levelno": logging.INFO, "msg": message, "per_day": True}))
+
+    say("2026-03-04 raw.klines: 24 rows", per_day=True)
+    assert handler.bar.n == 0 and handler.bar.desc == "2026-03-04 raw.klines: 24 rows"
+    say("raw.klines: 2 days, 48 rows", per_day=False)
+    say("levels.objective: 2 days, 600 levels", per_day=False)
+    say("exports: pictures for 2 symbol-days", per_day=False)
+    assert handler.bar.n == 2  # the bar ends with the run, not with a summary line
+    handler.finish()
+    text = screen.getvalue()
+    assert "  raw.klines: 2 days, 48 rows\n" in text and "2/3 steps" in text and handler.bar is None
