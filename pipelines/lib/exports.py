@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.lib.ids import join_ids
 from pipelines.lib.watchlist import validate_symbol
 
 # 2: known_ts (when the level could be known: the close of the bar that made it), expires_ts,
@@ -70,8 +71,8 @@ def measured_rows(zones: pd.DataFrame, snapshot_ts, scan_end) -> pd.DataFrame:
         "strength": 0.0, "size_class": None, "created_ts": pd.Series(pd.Timestamp(snapshot_ts), index=zones.index),
         "known_ts": pd.Series(pd.Timestamp(scan_end), index=zones.index),
         "expires_ts": pd.Series(pd.NaT, index=zones.index, dtype="datetime64[us]"), "status": "active",
-        "level_id": "measured|" + zones["symbol"].astype(str) + "|" + pd.Timestamp(snapshot_ts).strftime("%Y%m%dT%H%M%S") + "|"
-                    + zones["side"].astype(str) + "|" + zones["cluster_id"].astype(str),
+        "level_id": join_ids("measured", zones["symbol"], pd.Timestamp(snapshot_ts).strftime("%Y%m%dT%H%M%S"), zones["side"],
+                             zones["cluster_id"]),
     })
 
 

@@ -42,6 +42,12 @@ def price_venue(con: duckdb.DuckDBPyConnection, symbol: str, venues: list[str], 
     return next((v for v in venues if v in found and finer_source(found[v], interval)), None)
 
 
+def price_klines(con: duckdb.DuckDBPyConnection, spec, start: dt.datetime, end: dt.datetime) -> pd.DataFrame | None:
+    """The symbol's `spec.interval` bars in [start, end) from its price venue (`price_venue`), or None without candles."""
+    venue = price_venue(con, spec.symbol, list(spec.listings), spec.interval, start, end)
+    return load_klines(con, venue, spec.symbol, spec.interval, start, end) if venue else None
+
+
 def mismatch_message(con, symbol: str, interval: str, start: dt.datetime, end: dt.datetime, with_oi: bool = True) -> str | None:
     """Why a symbol with raw rows in [start, end) has no bars (or, `with_oi`, no OI) the engine can use at
     `interval`; None if it has."""

@@ -20,8 +20,9 @@ import pandas as pd
 
 from indicators import measured as m
 from indicators.objective import FITTED_PRESETS, PRESETS, compute_levels, preset
+from indicators.views import bin_width
 from pipelines.lib.margin import margin_tiers
-from pipelines.lib.market import INTERVAL_SECONDS, bars_with_oi, load_klines, load_open_interest, price_venue
+from pipelines.lib.market import INTERVAL_SECONDS, bars_with_oi, load_open_interest, price_klines
 
 VENUE = "hyperliquid"
 BIN_PCT = 0.1  # the heatmap's bin: 0.1 % of the day's first open
@@ -62,11 +63,18 @@ def standing(levels: pd.DataFrame, moment: pd.Timestamp) -> pd.DataFrame:
     return levels[known & live & (levels["expires_ts"] > moment)]
 
 
-def day_bars(con, spec, start: dt.datetime, end: dt.datetime) -> tuple[pd.DataFrame, pd.Timedelta] | None:
-    venue = price_venue(con, spec.symbol, list(spec.listings), spec.interval, start, end)
-    if venue is None:
-        return None
-    return load_klines(con, venue, spec.symbol, spec.interval, start, end), pd.Timedelta(seconds=INTERVAL_SECONDS[spec.interval])
+def bar_length(spec) -> pd.Timedelta:
+    return pd.Timedelta(seconds=INTERVAL_SECONDS[spec.interval])
+
+
+def latest_snapshot(con, symbol: str, start: dt.datetime, end: dt.datetime) -> tuple[pd.Timestamp | None, pd.DataFrame]:
+    """The newest snapshot with snapshot_ts in [start, end) and the positions of `symbol` in it (empty without one)."""
+    found = con.execute("select max(snapshot_ts) from raw.position_scans where venue = ? and snapshot_ts >= ? and snapshot_ts < ?",
+                        [VENUE, start, end]).fetchone()[0]
+    if found is None:
+        return None, pd.DataFrame(columns=["address", "symbol", "side", "liq_price", "position_usd", "leverage", "margin_mode"])
+    return pd.Timestamp(found), con.execute("select * from raw.positions where venue = ? and symbol = ? and snapshot_ts = ? "
+                                            "order by address", [VENUE, symbol, found]).fetch_df()
 
 
 def calibration_for(con, symbol: str, day: dt.date) -> dict | None:
@@ -91,24 +99,24 @@ def fit_calibration(con, spec, day: dt.date) -> dict:
     start = end - dt.timedelta(days=TRAIN_DAYS)
     base = {"as_of": day, "symbol": spec.symbol, "venue": VENUE, "leverages": None, "weights": None, "expiry_hours": None,
             "train_start": None, "train_end": None, "train_cosine": None, "default_cosine": None}
-    scans, positions = snapshots(con, spec.symbol, start, end)
+    _, positions = snapshots(con, spec.symbol, start, end)
     taken = sorted(positions["snapshot_ts"].unique())
     if len(taken) < MIN_SNAPSHOTS:
         return {**base, "status": "not_enough_snapshots", "snapshots": len(taken),
                 "note": f"{len(taken)} snapshots of {spec.symbol} in the {TRAIN_DAYS} days before {day}; the fit needs {MIN_SNAPSHOTS}"}
     longest = max(EXPIRY_GRID_HOURS)
     history = start - dt.timedelta(hours=longest, seconds=(PRESETS["default"].baseline_bars + 2) * INTERVAL_SECONDS[spec.interval])
-    priced = day_bars(con, spec, history, end)
+    klines = price_klines(con, spec, history, end)
     oi = load_open_interest(con, spec.symbol, spec.interval, history, end)
     oi = oi[oi["venue"] == VENUE]
-    if priced is None or oi.empty:
+    if klines is None or oi.empty:
         return {**base, "status": "no_estimate", "snapshots": len(taken),
                 "note": f"no {spec.interval} candles or {VENUE} open interest before {day}: nothing to calibrate"}
-    klines, bar = priced
+    bar = bar_length(spec)
     bars = bars_with_oi(klines, oi)
     weights = m.leverage_mix(positions, CALIBRATED_LEVERAGES)
     moments = [(pd.Timestamp(t), price_at(klines, bar, pd.Timestamp(t))) for t in taken]
-    width = bars["open"].iloc[-1] * BIN_PCT / 100
+    width = bin_width(float(bars["open"].iloc[-1]), BIN_PCT)
     measured = {t: m.as_levels(positions[positions["snapshot_ts"] == t]) for t, _ in moments}
 
     def mean_cosine(params) -> float:
@@ -129,13 +137,7 @@ def fit_calibration(con, spec, day: dt.date) -> dict:
 
 def last_snapshot(con, symbol: str, day: dt.date) -> pd.DataFrame:
     """Positions of `symbol` in the day's last snapshot (empty without one)."""
-    start = day_start(day)
-    found = con.execute("select max(snapshot_ts) from raw.position_scans where venue = ? and snapshot_ts >= ? and snapshot_ts < ?",
-                        [VENUE, start, start + dt.timedelta(days=1)]).fetchone()[0]
-    if found is None:
-        return pd.DataFrame(columns=["side", "liq_price", "position_usd", "leverage", "margin_mode"])
-    return con.execute("select * from raw.positions where venue = ? and symbol = ? and snapshot_ts = ? order by address",
-                       [VENUE, symbol, found]).fetch_df()
+    return latest_snapshot(con, symbol, day_start(day), day_start(day + dt.timedelta(days=1)))[1]
 
 
 def measured_heat(con, symbol: str, hours: pd.DatetimeIndex, bucket: pd.Timedelta, stale: pd.Timedelta) -> pd.DataFrame:

@@ -12,8 +12,9 @@ from indicators import measured as m
 from indicators.views import bin_width
 from pipelines.defs.levels.views import _asset, _for_each_day, day_bounds
 from pipelines.defs.resources import WatchlistResource
-from pipelines.lib.measured_day import (BIN_PCT, COMPARED_PRESETS, VENUE, WINDOW_PCT, day_bars, fit_calibration, price_at,
-                                        snapshots, standing)
+from pipelines.lib.market import price_klines
+from pipelines.lib.measured_day import (BIN_PCT, COMPARED_PRESETS, VENUE, WINDOW_PCT, bar_length, fit_calibration, latest_snapshot,
+                                        price_at, snapshots, standing)
 from pipelines.lib.warehouse import replace_as_of
 
 POSITIONS = ["raw", "positions"]
@@ -23,16 +24,6 @@ SNAPSHOT_COLUMNS = ["venue", "snapshot_ts", "scan_end", "kind", "price", "addres
 
 def _empty(columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(columns=columns)
-
-
-def previous_snapshot(con, symbol: str, before: dt.datetime) -> tuple[pd.Timestamp | None, pd.DataFrame]:
-    """The last snapshot before `before` (within two days) and its positions of `symbol`."""
-    row = con.execute("select max(snapshot_ts) from raw.position_scans where venue = ? and snapshot_ts < ? and snapshot_ts >= ?",
-                      [VENUE, before, before - dt.timedelta(days=2)]).fetchone()[0]
-    if row is None:
-        return None, pd.DataFrame()
-    found = con.execute("select * from raw.positions where venue = ? and symbol = ? and snapshot_ts = ?", [VENUE, symbol, row]).fetch_df()
-    return pd.Timestamp(row), found
 
 
 @_asset("measured", [POSITIONS, ["raw", "klines"]],
@@ -51,11 +42,11 @@ def measured_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource, w
                        "levels.inferred_liquidations": pd.DataFrame()}
         rows = _empty(["venue", "snapshot_ts", *m.BIN_COLUMNS])
         scans, positions = snapshots(con, spec.symbol, start, end) if VENUE in spec.listings else (pd.DataFrame(), pd.DataFrame())
-        priced = day_bars(con, spec, start, end) if len(scans) else None
-        if len(scans) and priced is None:
+        bars = price_klines(con, spec, start, end) if len(scans) else None
+        if len(scans) and bars is None:
             work.warn(f"{len(scans)} position snapshots but no {spec.interval} candles: no measured map")
-        if len(scans) and priced is not None:
-            bars, bar = priced
+        if len(scans) and bars is not None:
+            bar = bar_length(spec)
             width = bin_width(float(bars["open"].iloc[0]), BIN_PCT)
             parts, summaries = [], []
             for scan in scans.itertuples():
@@ -93,7 +84,7 @@ def _inferred(con, symbol: str, scans: pd.DataFrame, positions: pd.DataFrame, ba
     """Inferred liquidations between consecutive snapshots (the previous day's last one included),
     counted only against a later *full* scan (a hot scan reads a subset: an absent address may not have
     been asked) and never for an address whose read failed in it."""
-    before_ts, before = previous_snapshot(con, symbol, start)
+    before_ts, before = latest_snapshot(con, symbol, start - dt.timedelta(days=2), start)  # the previous day's last
     chain = ([(before_ts, before)] if before_ts is not None else []) + \
         [(pd.Timestamp(t), positions[positions["snapshot_ts"] == t]) for t in scans["snapshot_ts"]]
     kinds = dict(zip(pd.to_datetime(scans["snapshot_ts"]), scans["kind"]))

@@ -15,7 +15,7 @@ from pipelines.defs.ingest.assets import partition_days
 from pipelines.defs.partitions import daily_partitions
 from pipelines.defs.resources import DUCKDB_POOL, WatchlistResource, warehouse
 from pipelines.lib.margin import ALL_VENUES
-from pipelines.lib.market import INTERVAL_SECONDS, IntervalMismatch, load_klines, mismatch_message, price_venue
+from pipelines.lib.market import INTERVAL_SECONDS, IntervalMismatch, load_klines, mismatch_message, price_klines, price_venue
 from pipelines.lib.progress import report
 from pipelines.defs.symbol_days import SymbolDays
 from pipelines.lib.ids import join_ids
@@ -47,16 +47,10 @@ def view_levels(con, day: dt.date, symbol: str) -> pd.DataFrame:
         [day, symbol, VIEW_PRESET, ALL_VENUES]).fetch_df()
 
 
-def day_prices(con, day: dt.date, symbol: str, venues: list[str], interval: str) -> pd.DataFrame:
-    start, end = day_bounds(day)
-    venue = price_venue(con, symbol, venues, interval, start, end)
-    return load_klines(con, venue, symbol, interval, start, end) if venue else pd.DataFrame()
-
-
 def day_open_close(con, day: dt.date, spec) -> tuple[float, float] | None:
     """The day's first open (bin reference) and last close on the symbol's price venue; None without candles."""
-    prices = day_prices(con, day, spec.symbol, list(spec.listings), spec.interval)
-    return None if prices.empty else (float(prices["open"].iloc[0]), float(prices["close"].iloc[-1]))
+    prices = price_klines(con, spec, *day_bounds(day))
+    return None if prices is None or prices.empty else (float(prices["open"].iloc[0]), float(prices["close"].iloc[-1]))
 
 
 def _for_each_day(context, duckdb, watchlist, table: str, build, upstream: tuple[list[str], ...] = (), after=None,

@@ -32,6 +32,7 @@ stay in the file (a symbol added later can be re-read) but not in `raw.positions
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,8 +96,6 @@ def write_scan(path: Path, frame: pd.DataFrame) -> Path:
     if path.suffix == ".csv":
         data = out.to_csv(index=False).encode()
     else:
-        import io
-
         buffer = io.BytesIO()
         out.to_parquet(buffer, index=False)
         data = buffer.getvalue()
@@ -104,11 +103,12 @@ def write_scan(path: Path, frame: pd.DataFrame) -> Path:
     return path
 
 
-def _read_frame(path: Path, venue: str) -> pd.DataFrame:
+def read_frame(path: Path, venue: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """A scan file as it is (CSV as text), or only `columns`; an unreadable file fails naming venue and file."""
     try:
         if path.suffix == ".csv":
-            return pd.read_csv(path, dtype=str, keep_default_na=False)
-        return pd.read_parquet(path)
+            return pd.read_csv(path, dtype=str, keep_default_na=False, usecols=columns)
+        return pd.read_parquet(path, columns=columns)
     except Exception as exc:  # noqa: BLE001 - any reader error is the same fault: the file is unreadable
         raise SourceFormatError(f"{venue} file {path}: unreadable scan file ({type(exc).__name__}: {exc})") from exc
 
@@ -121,7 +121,7 @@ def _times(values: pd.Series) -> pd.Series:
 
 def read_scan(path: Path, venue: str, coins: dict[str, str], source: str) -> ScanRead:
     """One scan file → positions of the watched `coins` ({coin: canonical symbol}), its scan row, rejects."""
-    frame = _read_frame(path, venue)
+    frame = read_frame(path, venue)
     missing = [c for c in SCAN_COLUMNS if c not in frame.columns]
     if missing:
         raise SourceFormatError(f"{venue} file {path}: field '{missing[0]}' missing (a scan file has {', '.join(SCAN_COLUMNS)})")

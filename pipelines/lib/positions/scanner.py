@@ -31,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.lib.exchanges.http import ExchangeError, RateLimitStop, RequestBudget, VenueHttp
-from pipelines.lib.positions.scan_files import SCAN_COLUMNS, day_scans, scan_path, write_scan
+from pipelines.lib.positions.scan_files import SCAN_COLUMNS, day_scans, read_frame, scan_path, write_scan
 from pipelines.lib.positions.state import FailedRead, normal_address, parse_state
 
 VENUE = "hyperliquid"
@@ -121,8 +121,7 @@ def scanned_addresses(root: Path, days: Iterable[dt.date], coins: set[str] | Non
         for path in day_scans(root, VENUE, day):
             if not path.name.endswith(("_full.parquet", "_full.csv")):
                 continue
-            frame = pd.read_parquet(path, columns=["address", "status", "coin"]) if path.suffix == ".parquet" else \
-                pd.read_csv(path, usecols=["address", "status", "coin"], dtype=str, keep_default_na=False)
+            frame = read_frame(path, VENUE, ["address", "status", "coin"])
             held = frame["status"] == "ok"
             if coins is not None:
                 held &= frame["coin"].isin(coins)
@@ -136,15 +135,14 @@ class Scanner:
     def __init__(self, http: VenueHttp, root: Path, settings: ScanSettings = ScanSettings(),
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep):
         self.http, self.root, self.settings, self.clock = http, Path(root), settings, clock
-        self.budget = RequestBudget(settings.weight_per_minute, 60.0, sleep=sleep)
+        http.budget = RequestBudget(settings.weight_per_minute, 60.0, sleep=sleep)  # the session's own budget, at the scan's rate
         self.batch_works = True  # set False after a batch answer that was not one state per user
 
     def checkpoint(self, kind: str) -> Path:
         return self.root / "positions" / VENUE / f".partial_{kind}.jsonl"
 
     def _post(self, body: dict, weight: float):
-        self.budget.spend(weight)
-        return self.http.post("/info", body, weight=0)
+        return self.http.post("/info", body, weight=weight)
 
     def _single(self, address: str) -> dict:
         """One address's record: {"address", "status", "account_value", "rows"}."""
