@@ -188,17 +188,31 @@ def day_chunks(con, query: str, table: str, days: list[dt.date], budget: int = C
     return chunks + [current] if current else chunks
 
 
-def target_materialization(context, asset_path: list[str], day: dt.date):
-    """The day's latest materialization of the checked asset, which the UI links the evaluation to."""
+def target_materializations(context, asset_path: list[str], days: list[dt.date]) -> dict[str, object]:
+    """{day: the day's latest materialization of the checked asset}, which the UI links each evaluation to;
+    read in pages of the newest first, not one query per day."""
     # Dagster builds this pointer itself for a single partition; for a range there is no public API.
     from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationTargetMaterializationData
 
-    found = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset_path), asset_partitions=[day.isoformat()]), limit=1).records
-    if not found:
-        return None
-    return AssetCheckEvaluationTargetMaterializationData(storage_id=found[0].storage_id, run_id=found[0].event_log_entry.run_id,
-                                                         timestamp=found[0].timestamp)
+    wanted, found, cursor = {d.isoformat() for d in days}, {}, None
+    while wanted - found.keys():
+        page = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset_path), asset_partitions=sorted(wanted - found.keys())),
+            limit=max(len(wanted), 100), cursor=cursor)
+        for record in page.records:
+            found.setdefault(record.partition_key, AssetCheckEvaluationTargetMaterializationData(
+                storage_id=record.storage_id, run_id=record.event_log_entry.run_id, timestamp=record.timestamp))
+        if not page.has_more:
+            break
+        cursor = page.cursor
+    return found
+
+
+def outcome(results: pd.DataFrame) -> tuple[bool, dg.AssetCheckSeverity]:
+    """(passed, severity) of a check's results: any failure fails it; a blocking one makes it an error."""
+    failed = results[~results["success"]] if len(results) else results
+    blocking = bool(len(failed) and failed["blocking"].any())
+    return not len(failed), dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN
 
 
 def build_check(table: str, name: str = "suite") -> dg.AssetChecksDefinition:
@@ -227,29 +241,27 @@ def build_check(table: str, name: str = "suite") -> dg.AssetChecksDefinition:
             quarantine = pd.concat([p[1] for p in parts if len(p[1])] or [parts[0][1]], ignore_index=True)
             if name == "suite":
                 results = pd.concat([results, computed_records(con, table, asset_path, days)], ignore_index=True)
-            for day in days:
-                day_results = results[results["day"] == day] if len(results) else results
-                replace_validation(con, table, day, day_results, quarantine[quarantine["day"] == day])
+            per_day = {day: (results[results["day"] == day] if len(results) else results,
+                             quarantine[quarantine["day"] == day] if len(quarantine) else quarantine) for day in days}
+            for day, (day_results, day_quarantine) in per_day.items():
+                replace_validation(con, table, day, day_results, day_quarantine)
         failed = results[~results["success"]] if len(results) else results
-        blocking = bool(len(failed) and failed["blocking"].any())
-        report(context, f"{table} checks: {len(days)} days, {rows} rows, "
-                        f"{failed['day'].nunique() if len(failed) else 0} days with failures ({'blocking' if blocking else 'warnings only' if len(failed) else 'none'})")
+        passed, severity = outcome(results)
+        report(context, f"{table} checks: {len(days)} days, {rows} rows, {failed['day'].nunique() if len(failed) else 0} days with "
+                        f"failures ({'none' if passed else 'blocking' if severity == dg.AssetCheckSeverity.ERROR else 'warnings only'})")
         if len(days) == 1:
-            yield dg.AssetCheckResult(passed=not len(failed), severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN,
-                                      metadata=check_metadata(results, len(quarantine), rows, table, days))
+            yield dg.AssetCheckResult(passed=passed, severity=severity, metadata=check_metadata(results, len(quarantine), rows, table, days))
             return
         # A single-run backfill: one evaluation per day, so each partition (and the check's list entry
         # in the UI) shows its own outcome. A check result of a range would belong to no partition.
-        for day in days:
-            day_results = results[results["day"] == day] if len(results) else results
-            day_failed = day_results[~day_results["success"]] if len(day_results) else day_results
-            day_blocking = bool(len(day_failed) and day_failed["blocking"].any())
+        targets = target_materializations(context, asset_path, days)
+        for day, (day_results, day_quarantine) in per_day.items():
+            day_passed, day_severity = outcome(day_results)
             yield dg.AssetCheckEvaluation(
-                asset_key=dg.AssetKey(asset_path), check_name=name, passed=not len(day_failed), partition=day.isoformat(),
-                severity=dg.AssetCheckSeverity.ERROR if day_blocking else dg.AssetCheckSeverity.WARN, blocking=True,
-                metadata=check_metadata(day_results, int((quarantine["day"] == day).sum()) if len(quarantine) else 0,
-                                        day_rows.get(day, 0), table, [day]),
-                target_materialization_data=target_materialization(context, asset_path, day))
+                asset_key=dg.AssetKey(asset_path), check_name=name, passed=day_passed, partition=day.isoformat(),
+                severity=day_severity, blocking=True,
+                metadata=check_metadata(day_results, len(day_quarantine), day_rows.get(day, 0), table, [day]),
+                target_materialization_data=targets.get(day.isoformat()))
         yield dg.Output(None, output_name="result")  # the check op's own output; the evaluations above are its results
 
     return _check

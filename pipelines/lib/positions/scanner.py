@@ -210,6 +210,7 @@ class Scanner:
         path = self.checkpoint(kind)
         path.parent.mkdir(parents=True, exist_ok=True)
         todo = [a for a in wanted if a not in done]
+        total = len(set(wanted) | set(done))  # the loop only reads addresses of `todo`
         mode = "ab" if resumed else "wb"
         with open(path, mode) as handle:
             if not resumed:
@@ -225,7 +226,7 @@ class Scanner:
                     os.fsync(handle.fileno())
                     pending = 0
                 if progress is not None:
-                    progress(len(done), len(set(wanted) | set(done)))
+                    progress(len(done), total)
             handle.flush()
             os.fsync(handle.fileno())
         ended = self.clock()
