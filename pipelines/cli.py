@@ -202,16 +202,17 @@ def measured_summary(con, start: dt.date, end: dt.date, synthetic: bool) -> list
         "join compared using (as_of, symbol, snapshot_ts) group by all", [start, end]).fetchall())
     pain = {symbol: (lp, sp) for symbol, lp, sp in con.execute(
         "select symbol, long_price, short_price from levels.max_pain where as_of = ? and source = 'measured'", [end]).fetchall()}
-    note = " — SYNTHETIC demo scans (data/positions/hyperliquid/README.md)" if synthetic else ""
-    lines = [f"Measured positions (Hyperliquid scans){note}:",
-             f"  {'symbol':<7}{'scans':>6}{'positions':>11}{'failed reads':>17}  {'max pain long':>14} {'short':>10}"
+    note = ": SYNTHETIC demo scans (data/positions/hyperliquid/README.md)" if synthetic else ":"
+    lines = [f"Measured positions (Hyperliquid scans){note}",
+             f"  {'symbol':<7}{'scans':>6}{'positions':>11}{'reads/scan':>11}{'failed':>7}  {'max pain long':>13} {'short':>10}"
              f"  {'cosine default → calibrated':>28}"]
     for symbol, scans, positions, read, failed in coverage:
         d, c = scores.get((symbol, "default")), scores.get((symbol, "calibrated"))
         similarity = f"{d[0]:.3f} → {c[0]:.3f} ({d[2]} scans)" if d and c else "no calibration yet"
         long_px, short_px = pain.get(symbol, (None, None))
-        lines.append(f"  {symbol:<7}{scans:>6}{int(positions):>11,}{f'{int(failed):,} of {int(read + failed):,}':>17}  "
-                     f"{_fmt(long_px):>14} {_fmt(short_px):>10}  {similarity:>28}")
+        asked = int(read + failed)  # accounts per scan and the share whose read failed: widths that do not grow with the range
+        lines.append(f"  {symbol:<7}{scans:>6}{int(positions):>11,}{asked // scans:>11,}{failed / asked if asked else 0:>7.1%}  "
+                     f"{_fmt(long_px):>13} {_fmt(short_px):>10}  {similarity:>28}")
     return lines
 
 

@@ -121,3 +121,36 @@ def test_on_a_terminal_the_run_is_one_progress_bar_with_the_step_summaries_above
     handler.finish()
     text = screen.getvalue()
     assert "  raw.klines: 2 days, 48 rows\n" in text and "2/3 steps" in text and handler.bar is None
+
+
+def test_the_measured_summary_fits_100_columns_and_compares_the_presets_on_the_same_scans():
+    import datetime as dt
+
+    import duckdb
+    import pandas as pd
+
+    from pipelines.cli import measured_summary
+    from pipelines.lib.warehouse import migrate
+
+    day = dt.date(2026, 3, 5)
+    con = duckdb.connect()
+    migrate(con)
+    snaps = [dt.datetime(2026, 3, 5, h) for h in (0, 6, 12)]
+    con.register("s", pd.DataFrame({"as_of": day, "symbol": "BTC", "venue": "hyperliquid", "snapshot_ts": snaps, "scan_end": snaps,
+                                    "kind": "full", "price": 70000.0, "addresses_read": 44_000, "addresses_failed": 1_321,
+                                    "positions": 123_456, "positions_without_liq": 0, "long_usd": 1.0, "short_usd": 1.0,
+                                    "cross_usd": 1.0, "isolated_usd": 1.0}))
+    con.execute("insert into levels.measured_snapshots select * from s")
+    # the calibrated preset has no row for the first scan: both are averaged over the two scans they share
+    rows = [(t, p, side, c) for t, c_def, c_cal in ((snaps[0], 0.9, None), (snaps[1], 0.2, 0.4), (snaps[2], 0.4, 0.6))
+            for p, c in (("default", c_def), ("calibrated", c_cal)) if c is not None for side in ("long", "short")]
+    con.register("m", pd.DataFrame([{"as_of": day, "symbol": "BTC", "venue": "hyperliquid", "snapshot_ts": t, "preset": p, "side": side,
+                                     "bins": 150, "spearman": c, "cosine": c, "estimated_usd": 1.0, "measured_usd": 1.0}
+                                    for t, p, side, c in rows]))
+    con.execute("insert into levels.measured_similarity select * from m")
+    con.execute("insert into levels.max_pain (as_of, symbol, close, long_price, short_price, source) "
+                "values (?, 'BTC', 70000, 61234.5, 123456.7, 'measured')", [day])
+    lines = measured_summary(con, day, day, synthetic=True)
+    assert all(len(line) <= 100 for line in lines), [len(line) for line in lines]
+    assert "SYNTHETIC" in lines[0] and "0.300 → 0.500 (2 scans)" in lines[2] and "  45,321   2.9%" in lines[2]
+    assert "SYNTHETIC" not in measured_summary(con, day, day, synthetic=False)[0]
