@@ -11,7 +11,7 @@ import gc
 import time
 import warnings
 
-from pipelines import liq_price_cli, live_cli
+from pipelines import lake_cli, liq_price_cli, live_cli
 from pipelines.lib.paths import dagster_home, data_root, exports_root, landing_root, warehouse_path, watchlist_path
 
 DEMO_START = dt.date(2025, 12, 7)
@@ -80,18 +80,35 @@ def run_days(start: dt.date, end: dt.date, symbols: list[str] | None = None, log
     handler = progress_handler()
     if handler is not None:
         handler.start(len(job.nodes))
+    tags = {ASSET_PARTITION_RANGE_START_TAG: start.isoformat(), ASSET_PARTITION_RANGE_END_TAG: end.isoformat(),
+            PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
     try:
-        return job.execute_in_process(
-            run_config=run_config,
-            instance=dg.DagsterInstance.get(),
-            tags={ASSET_PARTITION_RANGE_START_TAG: start.isoformat(), ASSET_PARTITION_RANGE_END_TAG: end.isoformat(),
-                  PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
-            raise_on_error=False,
-            run_id=run_id,
-        )
+        if job.executor_def.name == "in_process":
+            return job.execute_in_process(run_config=run_config, instance=dg.DagsterInstance.get(), tags=tags,
+                                          raise_on_error=False, run_id=run_id)
+        return execute_elsewhere(job, run_config, tags, run_id)
     finally:
         if handler is not None:
             handler.finish()
+
+
+def execute_elsewhere(job, run_config: dict, tags: dict, run_id: str | None):
+    """A run whose steps execute in other processes (LIQLEVELS_EXECUTOR=multiprocess or celery): the job
+    is rebuilt from `pipelines.definitions.nightly_job` there, and their events reach this instance's storage."""
+    import dagster as dg
+    from dagster._core.execution.api import execute_run
+
+    from pipelines.definitions import nightly_job
+
+    import logging
+
+    # the executor reports its workers' starts on Dagster's own logger at DEBUG: keep to the run's level
+    level = run_config["loggers"]["console"]["config"]["log_level"]
+    logging.getLogger("dagster").setLevel(getattr(logging, level, logging.INFO))
+    instance = dg.DagsterInstance.get()
+    recon = dg.reconstructable(nightly_job)
+    run = instance.create_run_for_job(job_def=job, run_config=run_config, tags=tags, run_id=run_id)
+    return execute_run(recon, run, instance)
 
 
 def quiet_progress_output(progress: bool) -> None:
@@ -462,6 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
     liq_price_cli.add_parser(sub)
     live_cli.add_parsers(sub, _date)
+    lake_cli.add_parser(sub)
     score = sub.add_parser("score", help="Score levels against the realized liquidations that followed them.",
                            description="Score the warehouse's levels (or an external level file) window by window against realized "
                                        "liquidations, next to the range-only, fixed-band and price-only placebo baselines.")

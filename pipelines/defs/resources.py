@@ -15,20 +15,33 @@ from pydantic import PrivateAttr
 
 from pipelines.lib.exchanges.live import HttpSettings, LiveSource, Loaded, Skipped
 from pipelines.lib.pictures import PictureSettings
-from pipelines.lib.paths import data_root, exports_root, landing_root, source_mode, warehouse_path, watchlist_path
+from pipelines.lib.lake import LakeError, lake_for
+from pipelines.lib.paths import data_root, lake_url, exports_root, landing_root, source_mode, warehouse_path, watchlist_path
 from pipelines.lib.warehouse import WarehouseFileError, check_warehouse_file, migrate
 from pipelines.lib.watchlist import DEFAULT_INTERVAL, Listing, SymbolSpec, Watchlist, load_watchlist
 
-# Every step that opens the DuckDB file runs in this pool; dagster.yaml limits it to 1.
-DUCKDB_POOL = "duckdb"
+# Every step that opens the DuckDB file runs in this pool; dagster.yaml limits it to 1. On a lake
+# (LIQLEVELS_LAKE) a step takes no lock and writes only its own partitions: no pool, steps run at once.
+DUCKDB_POOL = None if lake_url() else "duckdb"
 
 
 @contextmanager
 def warehouse(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection with the schema migrated to the current version.
 
+    With a lake (`LIQLEVELS_LAKE`) the step reads and writes the lake through an in-memory DuckDB
+    connection: it takes no lock on the warehouse file, so steps of any number of processes run at once.
     A warehouse file that is not a DuckDB database fails the step at once, without retries.
     """
+    url = lake_url()
+    if url is not None:
+        try:
+            lake = lake_for(url)
+        except LakeError as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
+        with lake.connect() as con:
+            yield con
+        return
     try:
         check_warehouse_file(resource.database)
     except WarehouseFileError as exc:

@@ -6,6 +6,8 @@ nightly_job = dg.define_asset_job(
     "nightly",
     selection=dg.AssetSelection.all() - dg.AssetSelection.groups("landing"),
     description="Ingest (live exchange APIs + landed streams by default), levels, checks and exports for one UTC day.",
+    # it calls every venue's API: deploy/dagster.yaml caps how many such runs (and per-venue runs) share the rate limits
+    tags={"liqlevels/venue": "all"},
 )
 
 # 00:30 UTC every day, for the day that just ended (the last complete partition).

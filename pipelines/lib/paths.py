@@ -18,6 +18,18 @@ def warehouse_path() -> Path:
     return _env_path("LIQLEVELS_WAREHOUSE", PROJECT_ROOT / "warehouse" / "liqlevels.duckdb")
 
 
+def lake_url() -> str | None:
+    """The Parquet lake (`LIQLEVELS_LAKE`: a folder or s3://bucket/prefix), or None: the DuckDB file alone.
+
+    With a lake, every table is stored there and the DuckDB file becomes a catalog of views over it."""
+    value = os.environ.get("LIQLEVELS_LAKE", "").strip()
+    if not value:
+        return None
+    if value.startswith("s3://"):
+        return value
+    return str(Path(value).expanduser().resolve())
+
+
 def data_root() -> Path:
     """Root of the files source (`LIQLEVELS_DATA`, default the bundled `data/`)."""
     return _env_path("LIQLEVELS_DATA", PROJECT_ROOT / "data")

@@ -91,9 +91,11 @@ def warehouse_models(con, symbol: str, start: dt.date, end: dt.date, pool_venue:
     """Levels of each stored model standing during [start, end], known at the close of their bar."""
     lag = pd.Timedelta(seconds=INTERVAL_SECONDS[interval])  # only for rows stored before known_ts existed
     objective = con.execute(
-        "select preset, level_id, any_value(coalesce(known_ts, created_ts + to_seconds(?))) as created_ts, any_value(side) as side, "
-        "any_value(liq_price) as price, "
-        "any_value(initial_notional_usd) as size, any_value(expires_ts) as expires_ts from levels.objective "
+        # a level stored on several days is scored as first stored (the calibrated preset re-sizes its levels
+        # with each day's fit: a later day's size would be look-ahead, and any_value took either, by row order)
+        "select preset, level_id, arg_min(coalesce(known_ts, created_ts + to_seconds(?)), as_of) as created_ts, "
+        "arg_min(side, as_of) as side, arg_min(liq_price, as_of) as price, "
+        "arg_min(initial_notional_usd, as_of) as size, arg_min(expires_ts, as_of) as expires_ts from levels.objective "
         # ordered: a hash aggregate's row order varies run to run, and predictions add sizes in row order
         # (float sums): unordered, a rerun could flip tied windows' ranks (seen on 7-window spans)
         "where symbol = ? and venue = ? and as_of between ? and ? group by preset, level_id order by preset, level_id",
@@ -101,8 +103,8 @@ def warehouse_models(con, symbol: str, start: dt.date, end: dt.date, pool_venue:
     # `created_ts` of a scored level is the time it became known (the close of its bar): never before.
     models = {f"objective:{preset}": group.drop(columns=["preset", "level_id"]) for preset, group in objective.groupby("preset")}
     pools = con.execute(
-        "select pool_id, any_value(coalesce(known_ts, created_ts + to_seconds(?))) as created_ts, any_value(side) as side, "
-        "any_value(price) as price, any_value(weight) as size "
+        "select pool_id, arg_min(coalesce(known_ts, created_ts + to_seconds(?)), as_of) as created_ts, arg_min(side, as_of) as side, "
+        "arg_min(price, as_of) as price, arg_min(weight, as_of) as size "
         "from levels.behavioral where symbol = ? and venue = ? and as_of between ? and ? group by pool_id order by pool_id",
         [int(lag.total_seconds()), symbol, pool_venue, start, end]).fetch_df()
     if len(pools):

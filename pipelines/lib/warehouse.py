@@ -349,7 +349,13 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
-    """Bring the schema to `SCHEMA_VERSION`; a no-op when it is already there. Returns the version."""
+    """Bring the schema to `SCHEMA_VERSION`; a no-op when it is already there. Returns the version.
+
+    A lake-backed connection (`pipelines.lib.lake`) has its schema from the lake: nothing to do here."""
+    from pipelines.lib.lake import lake_of
+
+    if lake_of(con) is not None:
+        return SCHEMA_VERSION
     version = current_version(con)
     for number, description, statements in MIGRATIONS:
         if number <= version:
@@ -396,11 +402,25 @@ def check_warehouse_file(path: str | Path) -> None:
 
 
 def connect(path: str | Path) -> duckdb.DuckDBPyConnection:
-    """Open (creating if needed) the warehouse at `path` with the schema migrated."""
+    """Open (creating if needed) the warehouse at `path` with the schema migrated.
+
+    With a lake (`LIQLEVELS_LAKE`), the file is the lake's catalog: its views over the lake are
+    (re)created here, and writes through the connection go to the lake."""
+    from pipelines.lib.lake import lake_for
+    from pipelines.lib.paths import lake_url
+
     check_warehouse_file(path)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path))
-    migrate(con)
+    url = lake_url()
+    try:
+        if url is None:
+            migrate(con)
+        else:
+            lake_for(url).catalog(con, str(path))
+    except Exception:
+        con.close()
+        raise
     return con
 
 
@@ -566,6 +586,12 @@ def replace_in_transaction(con: duckdb.DuckDBPyConnection, deletes: list[tuple[s
     Table names come from this module's own constants, never from external input.
     """
     staged = staged or {}
+    from pipelines.lib.lake import lake_of
+
+    lake = lake_of(con)
+    if lake is not None:  # the lake is the system of record: replay the transaction on its partitions
+        lake.replace(con, deletes, inserts, staged)
+        return
     for name, frame in staged.items():
         con.register(name, frame)
     con.execute("begin transaction")
@@ -573,13 +599,7 @@ def replace_in_transaction(con: duckdb.DuckDBPyConnection, deletes: list[tuple[s
         for statement, params in deletes:
             con.execute(statement, params)
         for table, frame in inserts:
-            if len(frame) and table in PAYLOAD_COLUMNS:
-                frame = _redacted(frame, PAYLOAD_COLUMNS[table])
-            if len(frame):
-                columns = ", ".join(frame.columns)
-                con.register("stage_rows", frame)
-                con.execute(f"insert into {table} ({columns}) select {columns} from stage_rows")
-                con.unregister("stage_rows")
+            insert_frame(con, table, frame)
         con.execute("commit")
     except Exception:
         con.execute("rollback")
@@ -587,6 +607,20 @@ def replace_in_transaction(con: duckdb.DuckDBPyConnection, deletes: list[tuple[s
     finally:
         for name in staged:
             con.unregister(name)
+
+
+def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+    """Insert `frame` into `table` by column name (secrets redacted from payload columns first)."""
+    if not len(frame):
+        return
+    if table in PAYLOAD_COLUMNS:
+        frame = _redacted(frame, PAYLOAD_COLUMNS[table])
+    columns = ", ".join(frame.columns)
+    con.register("stage_rows", frame)
+    try:
+        con.execute(f"insert into {table} ({columns}) select {columns} from stage_rows")
+    finally:
+        con.unregister("stage_rows")
 
 
 def replace_as_of(con: duckdb.DuckDBPyConnection, table: str, as_of: dt.date, symbol: str, rows: pd.DataFrame) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,24 +22,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 
 def ensure_chromium() -> Path:
     """/usr/bin/chromium, installed with apt-get when missing; an error says what failed."""
-    if CHROMIUM.exists():
-        return CHROMIUM
-    apt = shutil.which("apt-get")
-    if apt is None:
-        raise RuntimeError("the UI test needs Chromium at /usr/bin/chromium, and this machine has no apt-get to install it")
-    command = [apt, "install", "-y", "-q", "chromium"]
-    if os.geteuid() != 0:
-        command = ["sudo", "-n", *command]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-    if done.returncode != 0:  # a fresh machine may have no package lists yet
-        update = [*command[:command.index("install")], "update", "-q"]
-        subprocess.run(update, capture_output=True, text=True, env=env, timeout=900)
-        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-    if done.returncode != 0 or not CHROMIUM.exists():
-        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        raise RuntimeError(f"installing Chromium with apt-get failed ({done.returncode}): {' | '.join(tail)}")
-    return CHROMIUM
+    from tests.pipelines.services import ensure_debian_package
+
+    return ensure_debian_package(str(CHROMIUM), "chromium")
 
 
 def free_port() -> int:

@@ -87,7 +87,8 @@ def hyperliquid_positions_scan(context: dg.AssetExecutionContext, config: Positi
 
 
 positions_scan_job = dg.define_asset_job("hyperliquid_positions_scan", selection=[hyperliquid_positions_scan],
-                                         description="One Hyperliquid positions scan (config kind: full or hot).")
+                                         description="One Hyperliquid positions scan (config kind: full or hot).",
+                                         tags={"liqlevels/venue": "hyperliquid"})  # deploy/dagster.yaml: per-venue run limits
 
 # The hot set hourly, everything every six hours (a full scan of ~30,000 addresses takes tens of
 # minutes within the weight budget); both continue an interrupted scan of their kind.

@@ -26,7 +26,8 @@ def hyperliquid_oi_snapshot(context: dg.AssetExecutionContext, market_source: Ma
 
 
 hyperliquid_oi_poll_job = dg.define_asset_job("hyperliquid_oi_poll", selection=[hyperliquid_oi_snapshot],
-                                              description="Land one Hyperliquid OI snapshot.")
+                                              description="Land one Hyperliquid OI snapshot.",
+                                              tags={"liqlevels/venue": "hyperliquid"})  # deploy/dagster.yaml: per-venue run limits
 
 hyperliquid_oi_poll_schedule = dg.ScheduleDefinition(
     job=hyperliquid_oi_poll_job,

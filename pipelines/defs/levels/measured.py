@@ -138,8 +138,9 @@ def measured_similarity(context: dg.AssetExecutionContext, duckdb: DuckDBResourc
         if not taken:
             return _empty(columns)
         start, end = day_bounds(day)
-        positions = con.execute("select * from raw.positions where venue = ? and symbol = ? and snapshot_ts >= ? and snapshot_ts < ?",
-                                [VENUE, spec.symbol, start, end]).fetch_df()
+        # ordered: USD sums are float sums in row order, and the row order of a scan is the storage's own
+        positions = con.execute("select * from raw.positions where venue = ? and symbol = ? and snapshot_ts >= ? and snapshot_ts < ? "
+                                "order by snapshot_ts, address", [VENUE, spec.symbol, start, end]).fetch_df()
         estimated = con.execute("select preset, side, liq_price, notional_usd, known_ts, filled_ts, expires_ts from levels.objective "
                                 "where as_of = ? and symbol = ? and venue = ? and list_contains(?, preset) order by level_id",
                                 [day, spec.symbol, VENUE, list(COMPARED_PRESETS)]).fetch_df()
