@@ -7,7 +7,7 @@ UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed-$(shell cat requirements-lock.txt pyproject.toml | cksum | cut -d' ' -f1)
 export DAGSTER_HOME := $(CURDIR)/warehouse/dagster_home
 
-.PHONY: setup demo test dev bench lock clean gallery
+.PHONY: setup demo test test-scale dev bench bench-scale lock clean gallery
 
 setup: $(STAMP)
 
@@ -25,6 +25,10 @@ demo: setup
 test: setup
 	$(PY) -m pytest
 
+# Only the scale-out tests (also part of `make test`): PostgreSQL and Redis from Debian packages, two Celery workers.
+test-scale: setup
+	$(PY) -m pytest tests/pipelines/test_scale.py tests/pipelines/test_lake.py
+
 # dg warns when the project's .venv is not the active one: make runs it from that .venv, so say so.
 dev: setup
 	cd $(CURDIR) && VIRTUAL_ENV=$(CURDIR)/$(VENV) PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/dg dev
@@ -36,6 +40,10 @@ bench: setup
 	$(PY) bench/leaderboard.py
 	$(PY) bench/ingest.py
 	$(PY) bench/nightly_many.py
+
+# Workers against wall time on a lake (multiprocess and Celery; starts PostgreSQL and Redis itself).
+bench-scale: setup
+	$(PY) bench/scale.py
 
 # The README's pictures and UI screenshots (docs/gallery/), after `make demo`.
 gallery: setup

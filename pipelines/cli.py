@@ -233,6 +233,18 @@ def measured_summary(con, start: dt.date, end: dt.date, synthetic: bool) -> list
     return lines
 
 
+def storage_note() -> str:
+    """Where the tables live: the DuckDB file alone, or a lake it is the catalog of (made or refreshed here)."""
+    from pipelines.lib.paths import lake_url
+    from pipelines.lib.warehouse import ensure_catalog
+
+    url = lake_url()
+    if url is None:
+        return ""
+    problem = ensure_catalog(warehouse_path())
+    return f" (catalog of views over the lake {url}{'; ' + problem if problem else ''})"
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from pipelines.launch import exit_code, launch_days
     from pipelines.lib.report import asset_notes, day_outcomes, notes_summary, validation_report
@@ -244,7 +256,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"liqlevels demo: {exc}", file=sys.stderr)
         return 2
     print(f"liqlevels demo: {data_description()} {args.start} → {args.end}")
-    print(f"  warehouse {warehouse_path()}")
+    print(f"  warehouse {warehouse_path()}{storage_note()}")
     began = time.monotonic()
     # Dagster's console logger repeats every event; the progress lines are the demo's output.
     result = launch_days(args.start, args.end, args.symbols, source="files")
@@ -404,9 +416,8 @@ def scorecard_markdown(reports: list[tuple[str, object, object, object]]) -> str
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    import duckdb
-
     from pipelines.lib.scorecard import check_window, file_levels, scorecard
+    from pipelines.lib.warehouse import connect
     from pipelines.lib.watchlist import WatchlistError, load_watchlist
 
     try:
@@ -420,7 +431,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         return 2
     if args.leaderboard:
         return leaderboard_command(args, spec, window)
-    with duckdb.connect(str(warehouse_path()), read_only=True) as con:
+    with connect(warehouse_path(), read_only=True) as con:
         report, _, _ = scorecard(con, spec.symbol, list(spec.listings), args.start, args.end, window, external, args.resamples,
                                  interval=spec.interval, realized=args.realized)
     if report.empty:
@@ -432,19 +443,18 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def leaderboard_command(args: argparse.Namespace, spec, window: str) -> int:
     """`liqlevels score --leaderboard`: every registered model, tuned on the earlier days, reported on the later."""
-    import duckdb
-
     from pipelines.lib import leaderboard as lb
     from pipelines.lib.exports import write_atomic
     from pipelines.lib.paths import exports_root
     from pipelines.lib.report import SUMMARY_WIDTH
     from pipelines.lib.scorecard import DEFAULT_WINDOW
+    from pipelines.lib.warehouse import connect
 
     if args.levels:
         print("liqlevels score: --leaderboard scores the registered models; --levels scores a file (use one or the other)", file=sys.stderr)
         return 2
     try:
-        with duckdb.connect(str(warehouse_path()), read_only=True) as con:
+        with connect(warehouse_path(), read_only=True) as con:
             board = lb.build(con, spec.symbol, list(spec.listings), args.start, args.end, spec.interval,
                              window=args.window or DEFAULT_WINDOW, split=args.split, realized=args.realized, resamples=args.resamples,
                              models=args.models)

@@ -36,9 +36,12 @@ def cmd_lake(args: argparse.Namespace) -> int:
             for table, (rows, total) in hashes.items() if args.tables else ():
                 print(f"  {table:<32} {rows:>12,}  {total}")
         elif args.action == "catalog":
-            from pipelines.lib.warehouse import connect
+            from pipelines.lib.warehouse import ensure_catalog
 
-            connect(warehouse_path()).close()
+            problem = ensure_catalog(warehouse_path())
+            if problem:
+                print(f"liqlevels lake: {problem}", file=sys.stderr)
+                return 1
             print(f"{warehouse_path()}: views over {url}")
         else:
             copied = import_warehouse(lake, args.warehouse)

@@ -38,7 +38,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"liqlevels run: {exc}", file=sys.stderr)
         return 2
     where = data_description() if args.source == "files" else "exchange APIs + landed streams"
-    print(f"liqlevels run: {args.start} → {args.end}, source {args.source} ({where}), warehouse {warehouse_path()}")
+    from pipelines.cli import storage_note
+
+    print(f"liqlevels run: {args.start} → {args.end}, source {args.source} ({where}), warehouse {warehouse_path()}{storage_note()}")
     http = {"http_timeout_seconds": args.http_timeout, "http_retries": args.http_retries}
     outcome = launch_days(args.start, args.end, args.symbols, log_level=args.log_level, source=args.source,
                           progress=not args.quiet, extra={"http": http})

@@ -11,7 +11,6 @@ mean training partial rank. The best one is the preset. The test parts (2026-01-
 
 import datetime as dt
 
-import duckdb
 import pandas as pd
 
 from indicators import quality
@@ -19,6 +18,7 @@ from indicators.models import registry
 from pipelines.lib.leaderboard import model_inputs
 from pipelines.lib.paths import warehouse_path, watchlist_path
 from pipelines.lib.scorecard import LOOKBACK, load_realized
+from pipelines.lib.warehouse import connect
 from pipelines.lib.watchlist import load_watchlist
 
 TRAINING = [(dt.date(2025, 12, 8), dt.date(2026, 1, 3), "1d"), (dt.date(2026, 3, 4), dt.date(2026, 3, 4), "1h")]
@@ -28,7 +28,7 @@ def training_scores() -> pd.DataFrame:
     model = registry()["oi_volume"]
     watchlist = load_watchlist(watchlist_path())
     rows = []
-    with duckdb.connect(str(warehouse_path()), read_only=True) as con:
+    with connect(warehouse_path(), read_only=True) as con:
         for spec in watchlist.symbols.values():
             for start, end, window in TRAINING:
                 range_start = dt.datetime.combine(start, dt.time())

@@ -401,27 +401,58 @@ def check_warehouse_file(path: str | Path) -> None:
                                  "LIQLEVELS_WAREHOUSE to another file; nothing was written")
 
 
-def connect(path: str | Path) -> duckdb.DuckDBPyConnection:
-    """Open (creating if needed) the warehouse at `path` with the schema migrated.
+def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (creating if needed) the warehouse at `path` with the schema migrated (`read_only`: as it is).
 
-    With a lake (`LIQLEVELS_LAKE`), the file is the lake's catalog: its views over the lake are
-    (re)created here, and writes through the connection go to the lake."""
+    With a lake (`LIQLEVELS_LAKE`) the connection is in memory with views over the lake, whatever
+    `path`: it takes no lock, so any number of processes read and write at once (writes go to the lake).
+    The file at `path` is then the users' catalog (`ensure_catalog`)."""
     from pipelines.lib.lake import lake_for
     from pipelines.lib.paths import lake_url
 
+    url = lake_url()
+    if url is not None:
+        con = duckdb.connect(":memory:")
+        try:
+            lake_for(url).attach(con)
+        except Exception:
+            con.close()
+            raise
+        return con
     check_warehouse_file(path)
+    if read_only:
+        return duckdb.connect(str(path), read_only=True)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path))
-    url = lake_url()
     try:
-        if url is None:
-            migrate(con)
-        else:
-            lake_for(url).catalog(con, str(path))
+        migrate(con)
     except Exception:
         con.close()
         raise
     return con
+
+
+def ensure_catalog(path: str | Path) -> str | None:
+    """With a lake, make the DuckDB file at `path` its catalog of views (for notebooks and the UI's
+    queries); a note when it could not (another process holds the file: the views are there already
+    or `liqlevels lake catalog` makes them later). Without a lake, nothing to do."""
+    from pipelines.lib.lake import lake_for
+    from pipelines.lib.paths import lake_url
+
+    url = lake_url()
+    if url is None:
+        return None
+    check_warehouse_file(path)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path))
+    except duckdb.IOException as exc:
+        return f"catalog {path} not refreshed ({str(exc).splitlines()[0]})"
+    try:
+        lake_for(url).catalog(con, str(path))
+    finally:
+        con.close()
+    return None
 
 
 @dataclass(frozen=True)

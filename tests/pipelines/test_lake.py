@@ -14,7 +14,7 @@ import pytest
 
 from pipelines.lib import lake as lake_module
 from pipelines.lib.lake import Lake, LakeError, table_hashes
-from pipelines.lib.warehouse import Partition, connect, replace_as_of, replace_notes, replace_partition, upsert_partition
+from pipelines.lib.warehouse import Partition, connect, ensure_catalog, replace_as_of, replace_notes, replace_partition, upsert_partition
 from tests.conftest import LEVEL_DAY
 from tests.pipelines.dagster_helpers import run_range
 
@@ -90,7 +90,9 @@ def test_a_run_on_the_lake_equals_the_run_on_the_duckdb_file(tmp_path, monkeypat
 def test_the_catalog_file_holds_views_over_the_lake(tmp_path, monkeypatch):
     monkeypatch.setenv("LIQLEVELS_LAKE", str(tmp_path / "lake"))
     with connect(tmp_path / "catalog.duckdb") as con:
-        _writes(con)  # writes through the catalog go to the lake
+        _writes(con)  # on a lake, connect() is in memory and takes no lock on the file
+    assert not (tmp_path / "catalog.duckdb").exists()
+    assert ensure_catalog(tmp_path / "catalog.duckdb") is None
     with duckdb.connect(str(tmp_path / "catalog.duckdb"), read_only=True) as con:  # a user's notebook
         kinds = dict(con.execute("select table_name, table_type from information_schema.tables "
                                  "where table_schema = 'raw'").fetchall())
@@ -101,7 +103,7 @@ def test_the_catalog_file_holds_views_over_the_lake(tmp_path, monkeypatch):
         pass
     monkeypatch.setenv("LIQLEVELS_LAKE", str(tmp_path / "lake"))
     with pytest.raises(LakeError, match="tables.duckdb holds tables .*catalog of views"):
-        connect(tmp_path / "tables.duckdb")
+        ensure_catalog(tmp_path / "tables.duckdb")
 
 
 def test_bad_lake_urls_and_versions_are_refused(tmp_path, monkeypatch):

@@ -1,0 +1,128 @@
+"""Benchmark: one night at 5-minute bars for N synthetic symbols (× 4 venues) on a Parquet lake, with 1,
+2 and 4 workers — the multiprocess executor (steps in processes on this machine) and Celery (one
+single-process worker per count, Redis broker, Dagster on PostgreSQL; both started here on loopback as
+the scale-out tests do). Wall time, rows written per second and the peak memory of one process, each
+printed as a ratio to the 1-worker run of the same executor. Target (issue: scale-out): ≥ 1.7× at
+2 workers for 32 symbols on this 2-core machine.
+
+Each N gets `--history` days of raw history ingested once (in-process) into a base lake, copied for
+every configuration; the night is the real `liqlevels demo --data … --watchlist …` for that day (ingest
+→ levels → views → checks → exports), a fresh Dagster instance each time. Synthetic data as in
+bench/nightly_many.py. Last lines:
+
+    RESULT name=scale executor=<e> symbols=<n> workers=<w> night_s=<t> speedup=<r> rows_per_s=<r> peak_mb=<m>
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.nightly_many import NIGHT, market_files, symbols, watchlist  # noqa: E402
+
+PEAK = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
+        "print('PEAK_KB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)")
+
+
+def lake_rows(lake: Path) -> int:
+    from pipelines.lib.lake import Lake, table_hashes
+
+    with Lake(str(lake)).connect() as con:
+        return sum(n for n, _ in table_hashes(con).values())
+
+
+def timed(args: list[str], env: dict, log: Path) -> tuple[float, float]:
+    """Seconds and the peak RSS (MB) of the largest process of `liqlevels <args>`."""
+    began = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", PEAK, str(Path(sys.executable).parent / "liqlevels"), *args], env=env,
+                          capture_output=True, text=True, cwd=ROOT)
+    seconds = time.perf_counter() - began
+    log.write_text(done.stdout + done.stderr)
+    if done.returncode != 0:
+        raise SystemExit(f"liqlevels {' '.join(args)} failed ({done.returncode}); see {log}:\n{done.stdout[-2000:]}")
+    peak = next(int(line.split()[1]) for line in done.stdout.splitlines() if line.startswith("PEAK_KB"))
+    return seconds, peak / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--symbols", type=int, action="append", help="N symbols (repeatable; default 1, 8, 32)")
+    parser.add_argument("--workers", type=int, action="append", help="worker counts (repeatable; default 1, 2, 4)")
+    parser.add_argument("--executor", action="append", choices=["multiprocess", "celery"], help="default both")
+    parser.add_argument("--history", type=int, default=3, help="days of raw history before the night (default 3)")
+    args = parser.parse_args()
+    from tests.pipelines.scale_harness import CeleryWorker, instance_home, run_env
+
+    counts, workers = args.symbols or [1, 8, 32], args.workers or [1, 2, 4]
+    executors = args.executor or ["multiprocess", "celery"]
+    base = Path(tempfile.mkdtemp(prefix="liqlevels-bench-scale-"))
+    services = None
+    lines = []
+    try:
+        if "celery" in executors:
+            from tests.pipelines.services import Postgres, Redis
+
+            services = Postgres(base / "pg"), Redis(base)
+        for n in counts:
+            work = base / f"n{n}"
+            first = NIGHT - dt.timedelta(days=args.history)
+            bars = market_files(work / "data", symbols(n), first, NIGHT, "5m")
+            (work / "watchlist.toml").write_text(watchlist(symbols(n), "5m"))
+            source = ["--data", str(work / "data"), "--watchlist", str(work / "watchlist.toml")]
+            env = run_env(work / "history", work / "lake", instance_home(work / "history" / "home", deploy=False))
+            history_s, _ = timed(["demo", "--start", first.isoformat(), "--end", (NIGHT - dt.timedelta(days=1)).isoformat(), *source],
+                                 env, work / "history.log")
+            before = lake_rows(work / "lake")
+            print(f"{n} symbols × 4 venues: {bars:,} bars of 5m files; {args.history} days of history in {history_s:.1f} s", flush=True)
+            for executor in executors:
+                first_s = None
+                for w in workers:
+                    root = work / f"{executor}-{w}"
+                    shutil.copytree(work / "lake", root / "lake")
+                    extra = {"LIQLEVELS_WORKERS": str(w)}
+                    started = []
+                    if executor == "celery":
+                        postgres, redis = services
+                        extra.update({**postgres.env(), "LIQLEVELS_CELERY_BROKER": f"{redis.url}/0",
+                                      "LIQLEVELS_CELERY_BACKEND": f"{redis.url}/1"})
+                    env = run_env(root, root / "lake", instance_home(root / "home", deploy=executor == "celery"), executor, extra)
+                    if executor == "celery":
+                        started = [CeleryWorker(f"b{n}-{w}-{i}", env, extra["LIQLEVELS_CELERY_BROKER"], extra["LIQLEVELS_CELERY_BACKEND"],
+                                                root / f"worker{i}.log") for i in range(w)]
+                    try:
+                        night_s, peak_mb = timed(["demo", "--start", NIGHT.isoformat(), "--end", NIGHT.isoformat(), *source],
+                                                 env, root / "night.log")
+                    finally:
+                        for worker in started:
+                            worker.stop()
+                    rows = lake_rows(root / "lake") - before
+                    first_s = first_s or night_s
+                    line = (f"RESULT name=scale executor={executor} symbols={n} workers={w} night_s={night_s:.1f} "
+                            f"speedup={first_s / night_s:.2f} rows_per_s={rows / night_s:.0f} peak_mb={peak_mb:.0f}")
+                    if n == 32 and w == 2:
+                        line += " target_speedup=1.7 " + ("met" if first_s / night_s >= 1.7 else "NOT met")
+                    print(line, flush=True)
+                    lines.append(line)
+                    shutil.rmtree(root, ignore_errors=True)
+            print(f"  per symbol-night ({n} symbols, best run): {min(float(l.split('night_s=')[1].split()[0]) for l in lines if f'symbols={n} ' in l) / n:.2f} s")
+    finally:
+        if services:
+            for service in reversed(services):
+                service.stop()
+        shutil.rmtree(base, ignore_errors=True)
+    print()
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
