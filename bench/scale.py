@@ -29,13 +29,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.nightly_many import NIGHT, market_files, symbols, watchlist  # noqa: E402
+from pipelines.lib.lake import Lake  # noqa: E402
 
 PEAK = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
         "print('PEAK_KB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)")
 
 
 def lake_rows(lake: Path) -> int:
-    from pipelines.lib.lake import Lake, table_hashes
+    from pipelines.lib.lake import table_hashes
 
     with Lake(str(lake)).connect() as con:
         return sum(n for n, _ in table_hashes(con).values())
@@ -84,6 +85,7 @@ def main() -> None:
                                  env, work / "history.log")
             before = lake_rows(work / "lake")
             print(f"{n} symbols × 4 venues: {bars:,} bars of 5m files; {args.history} days of history in {history_s:.1f} s", flush=True)
+            reference = None
             for executor in executors:
                 first_s = None
                 for w in workers:
@@ -106,9 +108,12 @@ def main() -> None:
                         for worker in started:
                             worker.stop()
                     rows = lake_rows(root / "lake") - before
+                    content = Lake(str(root / "lake")).content_hash()
+                    reference = reference or content  # every configuration must write the same lake
                     first_s = first_s or night_s
                     line = (f"RESULT name=scale executor={executor} symbols={n} workers={w} night_s={night_s:.1f} "
-                            f"speedup={first_s / night_s:.2f} rows_per_s={rows / night_s:.0f} peak_mb={peak_mb:.0f}")
+                            f"speedup={first_s / night_s:.2f} rows_per_s={rows / night_s:.0f} peak_mb={peak_mb:.0f}"
+                            f"{'' if content == reference else ' LAKE DIFFERS from the first configuration'}")
                     if n == 32 and w == 2:
                         line += " target_speedup=1.7 " + ("met" if first_s / night_s >= 1.7 else "NOT met")
                     print(line, flush=True)

@@ -63,6 +63,7 @@ def run_days(start: dt.date, end: dt.date, symbols: list[str] | None = None, log
     import dagster as dg
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+    from pipelines.defs.resources import exports_resource
     from pipelines.launch import HOST_TAG, PID_TAG
 
     # BackfillPolicy and partitioned checks are flagged beta/preview in 1.13; the demo relies on them.
@@ -75,8 +76,10 @@ def run_days(start: dt.date, end: dt.date, symbols: list[str] | None = None, log
     market_source = {"mode": source, "files_root": str(data_root()), "landing_root": str(landing_root()), **(http or {})}
     run_config: dict = {"loggers": {"console": {"config": {"log_level": log_level}}},
                         "resources": {"market_source": {"config": market_source}}}
-    if symbols:
-        run_config["resources"]["watchlist"] = {"config": {"path": str(watchlist_path()), "symbols": symbols}}
+    # The watchlist and exports as this process sees them (--watchlist, LIQLEVELS_*), in the run's config:
+    # steps on other processes or machines (multiprocess, Celery) get them from there, not from their own env.
+    run_config["resources"]["watchlist"] = {"config": {"path": str(watchlist_path()), "symbols": symbols or []}}
+    run_config["resources"]["exports"] = {"config": exports_resource().model_dump()}
     handler = progress_handler()
     if handler is not None:
         handler.start(len(job.nodes))

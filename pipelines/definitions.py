@@ -1,8 +1,14 @@
+import warnings
 from pathlib import Path
 
 import dagster as dg
 
 from pipelines.lib.deployment import executor_from_env
+
+# BackfillPolicy and partitioned asset checks are flagged beta/preview in 1.13 and the project relies on
+# both: said once here, for every process that loads the definitions (step workers included).
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 
 @dg.definitions

@@ -70,13 +70,16 @@ def test_multiprocess_executor_writes_the_same_lake(tmp_path, reference):
 
 def test_two_celery_workers_on_postgres_write_the_same_lake(tmp_path, services, reference):
     env, broker, backend = _deployed(tmp_path, services, "celery", tmp_path / "lake")
-    workers = [CeleryWorker(f"w{i}", env, broker, backend, tmp_path / f"w{i}.log") for i in (1, 2)]
+    # a worker machine's own default exports folder: the run's settings must reach it in the run config
+    elsewhere = {**env, "LIQLEVELS_EXPORTS": str(tmp_path / "worker_exports")}
+    workers = [CeleryWorker(f"w{i}", elsewhere, broker, backend, tmp_path / f"w{i}.log") for i in (1, 2)]
     try:
         assert run(DAYS, env, tmp_path / "run.log") == 0, (tmp_path / "run.log").read_text()[-3000:]
     finally:
         for worker in workers:
             worker.stop()
     assert Lake(str(tmp_path / "lake")).content_hash() == reference
+    assert (tmp_path / "exports" / "latest" / "BTC" / "levels.csv").is_file() and not (tmp_path / "worker_exports").exists()
     # both workers took steps, and the run's events are in PostgreSQL
     assert all("Task execute_plan" in (tmp_path / f"w{i}.log").read_text() for i in (1, 2))
     import dagster as dg
