@@ -88,6 +88,7 @@ def test_two_celery_workers_on_postgres_write_the_same_lake(tmp_path, services, 
     instance = dg.DagsterInstance.from_config(str(tmp_path / "home"))
     runs = instance.get_runs()
     assert type(instance.run_storage).__name__ == "PostgresRunStorage" and runs and runs[0].status.value == "SUCCESS"
+    assert broker not in repr(runs[0].run_config)  # the executor reads the broker from the environment, it is not stored
 
 
 def _step_on(instance, run_id: str, step: str) -> str | None:
