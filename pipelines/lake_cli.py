@@ -8,12 +8,14 @@ import sys
 
 
 def add_parser(sub) -> None:
-    lake = sub.add_parser("lake", help="The Parquet lake (LIQLEVELS_LAKE): hash, catalog, import.",
+    lake = sub.add_parser("lake", help="The Parquet lake (LIQLEVELS_LAKE): hash, catalog, clean, import.",
                           description="Work with the Parquet lake that LIQLEVELS_LAKE names (a folder or s3://bucket/prefix).")
     actions = lake.add_subparsers(dest="action", required=True)
     show = actions.add_parser("hash", help="Print the lake's content hash and rows per table (equal content, equal hash).")
     show.add_argument("--tables", action="store_true", help="also print each table's rows and row-hash sum")
     actions.add_parser("catalog", help="(Re)create the DuckDB file (LIQLEVELS_WAREHOUSE) as a catalog of views over the lake.")
+    clean = actions.add_parser("clean", help="Remove staging files a killed writer left behind (older than --hours).")
+    clean.add_argument("--hours", type=float, default=1.0, help="only files older than this (default 1 hour)")
     imported = actions.add_parser("import", help="Copy a DuckDB warehouse file's tables into an empty lake.")
     imported.add_argument("warehouse", help="the DuckDB warehouse file to copy (opened read-only)")
     lake.set_defaults(func=cmd_lake)
@@ -43,6 +45,8 @@ def cmd_lake(args: argparse.Namespace) -> int:
                 print(f"liqlevels lake: {problem}", file=sys.stderr)
                 return 1
             print(f"{warehouse_path()}: views over {url}")
+        elif args.action == "clean":
+            print(f"removed {lake.clean_staging(args.hours * 3600):,} staging files older than {args.hours:g} h from {url}")
         else:
             copied = import_warehouse(lake, args.warehouse)
             print(f"copied {sum(copied.values()):,} rows of {len(copied)} tables from {args.warehouse} into {url}")

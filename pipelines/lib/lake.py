@@ -396,6 +396,21 @@ class Lake:
         Path(target).parent.mkdir(parents=True, exist_ok=True)
         os.replace(staged_file, target)
 
+    def clean_staging(self, older_than_s: float = 3600.0) -> int:
+        """Remove staging files a killed writer left behind (never visible to readers); only those older
+        than `older_than_s`, so a writer still running keeps its own. Returns how many were removed."""
+        import time
+
+        folder = Path(tempfile.gettempdir() if self.is_s3 else self.root) / ".tmp"
+        if not folder.is_dir():
+            return 0
+        removed = 0
+        for path in folder.glob("*.parquet"):
+            if time.time() - path.stat().st_mtime > older_than_s:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     # ---- identity ----------------------------------------------------------------------------------------
     def content_hash(self) -> str:
         """sha256 of `table_hashes` over the whole lake: equal lakes, equal hashes."""

@@ -141,6 +141,10 @@ def test_a_failed_write_leaves_every_partition_whole(tmp_path, monkeypatch):
         monkeypatch.setattr(lake, "_publish", real)
         replace_partition(con, Partition("klines", "binance", "BTC", days[0], "5m", days=2), two_days)  # the rerun
         assert con.execute("select count(*), min(close), max(close) from raw.klines").fetchall() == [(576, 9.0, 9.0)]
+    # the dead writer's staged second partition stays out of sight, then `liqlevels lake clean` removes it
+    left = list((tmp_path / "lake/.tmp").glob("*.parquet"))
+    assert len(left) == 1 and lake.clean_staging(3600) == 0
+    assert lake.clean_staging(0) == 1 and not list((tmp_path / "lake/.tmp").glob("*.parquet"))
 
 
 def _writer(root: str, close: float, rounds: int) -> None:
@@ -198,3 +202,19 @@ def test_an_s3_lake_holds_what_a_local_lake_holds(tmp_path, s3_lake):
     assert table_hashes_of(remote) == table_hashes_of(local)
     assert remote.fs.exists("liqlevels/lake/raw.klines/venue=binance/symbol=BTC/date=2026-01-01/part.parquet")
     assert not [f for f in remote.fs.find("liqlevels/lake") if not f.endswith((".parquet", "_lake.json"))]
+
+
+def test_import_moves_a_duckdb_warehouse_into_an_empty_lake(tmp_path, monkeypatch, capsys):
+    from pipelines.cli import main
+
+    monkeypatch.delenv("LIQLEVELS_LAKE", raising=False)
+    with connect(tmp_path / "old.duckdb") as con:
+        _writes(con)
+        expected = table_hashes(con)
+    monkeypatch.setenv("LIQLEVELS_LAKE", str(tmp_path / "lake"))
+    assert main(["lake", "import", str(tmp_path / "old.duckdb")]) == 0
+    assert table_hashes_of(Lake(str(tmp_path / "lake"))) == expected
+    assert main(["lake", "hash"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith(lake_module.digest(expected))
+    assert main(["lake", "import", str(tmp_path / "old.duckdb")]) == 2  # nothing merged into a lake with rows
+    assert "already holds rows" in capsys.readouterr().err
