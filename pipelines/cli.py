@@ -103,8 +103,6 @@ def execute_elsewhere(job, run_config: dict, tags: dict, run_id: str | None):
 
     from pipelines.definitions import nightly_job
 
-    import logging
-
     # the executor reports its workers' starts on Dagster's own logger at DEBUG: keep to the run's level
     level = run_config["loggers"]["console"]["config"]["log_level"]
     logging.getLogger("dagster").setLevel(getattr(logging, level, logging.INFO))

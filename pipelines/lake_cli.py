@@ -80,14 +80,13 @@ def import_warehouse(lake, path: str) -> dict[str, int]:
         try:
             migrate(source)
             copied = {}
-            for table in lake.tables():
-                if table == "ops.schema_version":
-                    continue
-                frame = source.execute(f"select * from {table}").fetch_df()
-                if len(frame):
-                    with lake.connect() as con:
-                        lake.replace(con, [], [(table, frame)], {})
-                copied[table] = len(frame)
+            with lake.connect() as con:
+                for table in lake.tables():
+                    if table == "ops.schema_version":
+                        continue
+                    frame = source.execute(f"select * from {table}").fetch_df()
+                    lake.replace(con, [], [(table, frame)], {})  # an empty frame touches nothing
+                    copied[table] = len(frame)
         finally:
             source.close()
     return copied

@@ -39,7 +39,7 @@ def warehouse(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
             lake = lake_for(url)
         except LakeError as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from None
-        with lake.connect() as con:
+        with lake.connect() as con:  # the same connection `warehouse.connect` gives on a lake
             yield con
         return
     try:

@@ -263,12 +263,21 @@ class Lake:
                             "over the lake; set LIQLEVELS_WAREHOUSE to a new file (or unset LIQLEVELS_LAKE)")
         self.attach(con)
 
-    @contextlib.contextmanager
-    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def open(self) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection with the lake's views: no file lock, so any number of processes."""
         con = duckdb.connect(":memory:")
         try:
             self.attach(con)
+        except Exception:
+            con.close()
+            raise
+        return con
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """`open()` as a context: the connection is closed on the way out."""
+        con = self.open()
+        try:
             yield con
         finally:
             con.close()
@@ -289,29 +298,9 @@ class Lake:
                 raise LakeError(f"lake writes take 'delete from <table> [alias] [using <frame> <alias>] where …', got {statement!r}")
             table, alias, using, using_alias, condition = match.groups()
             self._known(table)
-            fixed = _equalities(condition, params, alias or "")
-            layout = LAYOUTS[table]
-            if all(column in fixed and not day for _, column, day in layout.keys):  # one partition, named by the condition
-                values = tuple(fixed[column] for _, column, _ in layout.keys)
-                if self._exists(self.path(table, values)):
-                    touched.setdefault(table, set()).add(values)
-                parsed.append((table, statement, params))
-                continue
-            files = self._candidates(table, fixed)
-            if not files:
-                parsed.append((table, statement, params))
-                continue
-            source = f"read_parquet(?, hive_partitioning = false) {alias or ''}" + (f", {using} {using_alias}" if using else "")
-            keys = LAYOUTS[table].exprs(alias or "")
-            if using:
-                con.register(using, staged[using])
-            try:
-                found = con.execute(f"select distinct {', '.join(keys)} from {source} where {condition}", [files, *params]).fetchall()
-            finally:
-                if using:
-                    con.unregister(using)
-            touched.setdefault(table, set()).update(tuple(r) for r in found)
             parsed.append((table, statement, params))
+            touched.setdefault(table, set()).update(self._reached(con, table, alias or "", using, using_alias, condition,
+                                                                  params, staged))
         with self._lock:
             scratch = self.scratch()
             for name, frame in staged.items():
@@ -325,11 +314,33 @@ class Lake:
                         found = scratch.execute(f"select distinct {keys} from lake_keys").fetchall()
                         scratch.unregister("lake_keys")
                         touched.setdefault(table, set()).update(tuple(r) for r in found)
-                if touched:
+                if any(touched.values()):
                     self._rewrite(scratch, touched, parsed, inserts)
             finally:
                 for name in staged:
                     scratch.unregister(name)
+
+    def _reached(self, con, table: str, alias: str, using: str | None, using_alias: str | None, condition: str,
+                 params: list, staged: dict[str, pd.DataFrame]) -> set[tuple]:
+        """The stored partitions (key values) a delete's condition reaches."""
+        fixed = _equalities(condition, params, alias)
+        layout = LAYOUTS[table]
+        if all(column in fixed and not day for _, column, day in layout.keys):  # one partition, named by the condition
+            values = tuple(fixed[column] for _, column, _ in layout.keys)
+            return {values} if self._exists(self.path(table, values)) else set()
+        files = self._candidates(table, fixed)
+        if not files:
+            return set()
+        source = f"read_parquet(?, hive_partitioning = false) {alias}" + (f", {using} {using_alias}" if using else "")
+        if using:
+            con.register(using, staged[using])
+        try:
+            found = con.execute(f"select distinct {', '.join(layout.exprs(alias))} from {source} where {condition}",
+                                [files, *params]).fetchall()
+        finally:
+            if using:
+                con.unregister(using)
+        return {tuple(r) for r in found}
 
     def _candidates(self, table: str, fixed: dict[str, object]) -> list[str]:
         """The stored partition files a delete's condition may reach: a top-level `column = ?` on a

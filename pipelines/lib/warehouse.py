@@ -349,13 +349,7 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
-    """Bring the schema to `SCHEMA_VERSION`; a no-op when it is already there. Returns the version.
-
-    A lake-backed connection (`pipelines.lib.lake`) has its schema from the lake: nothing to do here."""
-    from pipelines.lib.lake import lake_of
-
-    if lake_of(con) is not None:
-        return SCHEMA_VERSION
+    """Bring the schema to `SCHEMA_VERSION`; a no-op when it is already there. Returns the version."""
     version = current_version(con)
     for number, description, statements in MIGRATIONS:
         if number <= version:
@@ -412,13 +406,7 @@ def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnect
 
     url = lake_url()
     if url is not None:
-        con = duckdb.connect(":memory:")
-        try:
-            lake_for(url).attach(con)
-        except Exception:
-            con.close()
-            raise
-        return con
+        return lake_for(url).open()
     check_warehouse_file(path)
     if read_only:
         return duckdb.connect(str(path), read_only=True)
