@@ -1,9 +1,16 @@
 """Benchmark: one night at 5-minute bars for N synthetic symbols (× 4 venues) on a Parquet lake, with 1,
-2 and 4 workers — the multiprocess executor (steps in processes on this machine) and Celery (one
-single-process worker per count, Redis broker, Dagster on PostgreSQL; both started here on loopback as
-the scale-out tests do). Wall time, rows written per second and the peak memory of one process, each
-printed as a ratio to the 1-worker run of the same executor. Target (issue: scale-out): ≥ 1.7× at
-2 workers for 32 symbols on this 2-core machine.
+2 and 4 workers, three ways:
+
+- `runs` (one machine): partitions are (day, symbol), so each symbol's night is a run of its own;
+  `LIQLEVELS_PARALLEL_RUNS=w` runs w of them at once, each in a Dagster run worker process.
+- `celery`: the same w symbol runs at once, their steps on w single-process Celery workers (Redis
+  broker, Dagster on PostgreSQL; both started here on loopback as the scale-out tests do).
+- `multiprocess`: one symbol run at a time, its steps on the multiprocess executor with w processes
+  (parallel steps of one run, not symbols: the bound the partitions remove).
+
+Wall time, rows written per second and the peak memory of one process, each printed as a ratio to
+the 1-worker run of the same mode. Target (issue: scale-out): ≥ 1.7× at 2 workers for 32 symbols on
+this 2-core machine.
 
 Each N gets `--history` days of raw history ingested once (in-process) into a base lake, copied for
 every configuration; the night is the real `liqlevels demo --data … --watchlist …` for that day (ingest
@@ -59,13 +66,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--symbols", type=int, action="append", help="N symbols (repeatable; default 1, 8, 32)")
     parser.add_argument("--workers", type=int, action="append", help="worker counts (repeatable; default 1, 2, 4)")
-    parser.add_argument("--executor", action="append", choices=["multiprocess", "celery"], help="default both")
+    parser.add_argument("--executor", action="append", choices=["runs", "multiprocess", "celery"], help="default runs and celery")
     parser.add_argument("--history", type=int, default=3, help="days of raw history before the night (default 3)")
     args = parser.parse_args()
     from tests.pipelines.scale_harness import CeleryWorker, instance_home, run_env
 
     counts, workers = args.symbols or [1, 8, 32], args.workers or [1, 2, 4]
-    executors = args.executor or ["multiprocess", "celery"]
+    executors = args.executor or ["runs", "celery"]
     base = Path(tempfile.mkdtemp(prefix="liqlevels-bench-scale-"))
     services = None
     lines = []
@@ -91,13 +98,14 @@ def main() -> None:
                 for w in workers:
                     root = work / f"{executor}-{w}"
                     shutil.copytree(work / "lake", root / "lake")
-                    extra = {"LIQLEVELS_WORKERS": str(w)}
+                    extra = {"LIQLEVELS_WORKERS": str(w)} if executor == "multiprocess" else {"LIQLEVELS_PARALLEL_RUNS": str(w)}
                     started = []
                     if executor == "celery":
                         postgres, redis = services
                         extra.update({**postgres.env(), "LIQLEVELS_CELERY_BROKER": f"{redis.url}/0",
                                       "LIQLEVELS_CELERY_BACKEND": f"{redis.url}/1"})
-                    env = run_env(root, root / "lake", instance_home(root / "home", deploy=executor == "celery"), executor, extra)
+                    env = run_env(root, root / "lake", instance_home(root / "home", deploy=executor == "celery"),
+                                  "in_process" if executor == "runs" else executor, extra)
                     if executor == "celery":
                         started = [CeleryWorker(f"b{n}-{w}-{i}", env, extra["LIQLEVELS_CELERY_BROKER"], extra["LIQLEVELS_CELERY_BACKEND"],
                                                 root / f"worker{i}.log") for i in range(w)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -51,45 +52,79 @@ def load_definitions():
     return defs()
 
 
-def run_days(start: dt.date, end: dt.date, symbols: list[str] | None = None, log_level: str = "INFO", source: str = "files",
-             run_id: str | None = None, http: dict | None = None):
-    """Materialize every asset for the days [start, end] in one in-process run (a single-run backfill).
+@dataclasses.dataclass
+class RunsResult:
+    """The runs of one `liqlevels run`/`demo`: one per symbol, tagged with the batch id (the first run's id)."""
 
-    The run is tagged with this process's pid and host, so a later start can tell a killed run from
-    a running one (`pipelines.launch`). `http` overrides market_source's timeout/retries/backoff.
+    run_id: str
+    run_ids: list[str]
+    success: bool
+    all_events: list
+
+
+BATCH_TAG = "liqlevels/batch"
+
+
+def run_days(start: dt.date, end: dt.date, symbols: list[str] | None = None, log_level: str = "INFO", source: str = "files",
+             run_id: str | None = None, http: dict | None = None) -> RunsResult:
+    """Materialize every asset for the days [start, end]: one run per symbol (its partitions
+    `<day>|<symbol>` for those days, a single-run range), all tagged `liqlevels/batch`.
+
+    `LIQLEVELS_PARALLEL_RUNS` (default 1) runs that many symbols at once, each in a run worker process
+    of its own (`dagster api execute_run`); with 1 they run one after another in this process. Runs are
+    tagged with this process's pid and host, so a later start can tell a killed run from a running one
+    (`pipelines.launch`). `http` overrides market_source's timeout/retries/backoff.
     """
     import socket
+    import uuid
 
     import dagster as dg
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+    from pipelines.defs.partitions import add_symbols, range_tags
     from pipelines.defs.resources import exports_resource
     from pipelines.launch import HOST_TAG, PID_TAG
+    from pipelines.lib.deployment import parallel_runs_from_env
+    from pipelines.lib.watchlist import load_watchlist
 
     # BackfillPolicy and partitioned checks are flagged beta/preview in 1.13; the demo relies on them.
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     warnings.filterwarnings("ignore", category=dg.PreviewWarning)
     os.environ.setdefault("DAGSTER_HOME", str(dagster_home()))
     dagster_home().mkdir(parents=True, exist_ok=True)
+    parallel = parallel_runs_from_env()
     job = load_definitions().resolve_job_def("nightly")
+    chosen = [spec.symbol for spec in load_watchlist(watchlist_path()).select(symbols)]
+    instance = dg.DagsterInstance.get()
+    add_symbols(instance, chosen)  # the symbol dimension's keys: the watchlist's symbols, added as runs see them
     # Run config replaces a resource's whole config, so every required field is given here.
     market_source = {"mode": source, "files_root": str(data_root()), "landing_root": str(landing_root()), **(http or {})}
     run_config: dict = {"loggers": {"console": {"config": {"log_level": log_level}}},
                         "resources": {"market_source": {"config": market_source}}}
     # The watchlist and exports as this process sees them (--watchlist, LIQLEVELS_*), in the run's config:
     # steps on other processes or machines (multiprocess, Celery) get them from there, not from their own env.
-    run_config["resources"]["watchlist"] = {"config": {"path": str(watchlist_path()), "symbols": symbols or []}}
+    run_config["resources"]["watchlist"] = {"config": {"path": str(watchlist_path()), "symbols": []}}
     run_config["resources"]["exports"] = {"config": exports_resource().model_dump()}
+    batch = run_id or str(uuid.uuid4())
+    common = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(), BATCH_TAG: batch}
     handler = progress_handler()
     if handler is not None:
-        handler.start(len(job.nodes))
-    tags = {ASSET_PARTITION_RANGE_START_TAG: start.isoformat(), ASSET_PARTITION_RANGE_END_TAG: end.isoformat(),
-            PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+        handler.start(len(job.nodes) * len(chosen))
+    ids = [batch if i == 0 else str(uuid.uuid4()) for i in range(len(chosen))]
+    events: list = []
     try:
-        if job.executor_def.name == "in_process":
-            return job.execute_in_process(run_config=run_config, instance=dg.DagsterInstance.get(), tags=tags,
-                                          raise_on_error=False, run_id=run_id)
-        return execute_elsewhere(job, run_config, tags, run_id)
+        if parallel > 1 and len(chosen) > 1:
+            return run_in_workers(instance, job, run_config, chosen, ids, start, end, common, parallel, batch)
+        results = []
+        for symbol, one_id in zip(chosen, ids):
+            tags = {**range_tags(start, end, symbol), **common}
+            if job.executor_def.name == "in_process":
+                result = job.execute_in_process(run_config=run_config, instance=instance, tags=tags, raise_on_error=False,
+                                                run_id=one_id)
+            else:
+                result = execute_elsewhere(job, run_config, tags, one_id)
+            results.append(result)
+            events += result.all_events
+        return RunsResult(batch, ids, all(r.success for r in results), events)
     finally:
         if handler is not None:
             handler.finish()
@@ -110,6 +145,63 @@ def execute_elsewhere(job, run_config: dict, tags: dict, run_id: str | None):
     recon = dg.reconstructable(nightly_job)
     run = instance.create_run_for_job(job_def=job, run_config=run_config, tags=tags, run_id=run_id)
     return execute_run(recon, run, instance)
+
+
+def run_in_workers(instance, job, run_config: dict, symbols: list[str], ids: list[str], start: dt.date, end: dt.date,
+                   common: dict, parallel: int, batch: str) -> RunsResult:
+    """The symbols' runs, `parallel` at a time, each in a run worker process of its own: Dagster's
+    `dagster api execute_run` (what its default run launcher starts), so a run here is a run there.
+    Workers die with this process (PR_SET_PDEATHSIG): a stopped `liqlevels run` leaves none behind."""
+    import subprocess
+
+    import dagster as dg
+    from dagster._grpc.types import ExecuteRunArgs
+    from dagster._serdes import serialize_value
+
+    from pipelines.defs.partitions import range_tags
+    from pipelines.definitions import nightly_job
+
+    recon = dg.reconstructable(nightly_job)
+    origin = recon.get_python_origin()
+    pending = []
+    for symbol, one_id in zip(symbols, ids):
+        instance.create_run_for_job(job_def=job, run_config=run_config, run_id=one_id, job_code_origin=origin,
+                                    tags={**range_tags(start, end, symbol), **common})
+        pending.append((symbol, one_id))
+    running: dict[str, tuple[str, subprocess.Popen, float]] = {}
+    ok: dict[str, bool] = {}
+    progress = logging.getLogger("liqlevels.progress")
+    try:
+        while pending or running:
+            while pending and len(running) < parallel:
+                symbol, one_id = pending.pop(0)
+                args = ExecuteRunArgs(job_origin=origin, run_id=one_id, instance_ref=instance.get_ref(), set_exit_code_on_failure=True)
+                # this interpreter's dagster (a venv's bin folder need not be on PATH)
+                command = [sys.executable, "-m", "dagster", "api", "execute_run", serialize_value(args)]
+                running[one_id] = (symbol, subprocess.Popen(command, preexec_fn=_die_with_parent, stdout=subprocess.DEVNULL),
+                                   time.monotonic())
+            time.sleep(0.2)
+            for one_id, (symbol, process, began) in list(running.items()):
+                if process.poll() is None:
+                    continue
+                del running[one_id]
+                run = instance.get_run_by_id(one_id)
+                ok[one_id] = run is not None and run.status == dg.DagsterRunStatus.SUCCESS
+                progress.info(f"{symbol}: run {one_id[:8]} {'succeeded' if ok[one_id] else 'FAILED'} "
+                              f"in {time.monotonic() - began:.1f} s ({len(ok)}/{len(symbols)} runs)")
+    finally:
+        for _, process, _ in running.values():
+            process.terminate()
+    events = [entry.dagster_event for one_id in ids for entry in instance.all_logs(one_id) if entry.dagster_event is not None]
+    return RunsResult(batch, ids, all(ok.get(i, False) for i in ids), events)
+
+
+def _die_with_parent() -> None:
+    """In a run worker before it starts: the kernel sends it SIGTERM when its parent ends (Linux)."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def quiet_progress_output(progress: bool) -> None:
@@ -263,7 +355,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     result = launch_days(args.start, args.end, args.symbols, source="files")
     elapsed = time.monotonic() - began
     if result.interrupted:
-        print(f"\nliqlevels demo: {result.failures[0][1]}; run {result.run_id} marked failed", file=sys.stderr)
+        print(f"\nliqlevels demo: {result.failures[0][1]}; {result.label} marked failed", file=sys.stderr)
         return exit_code(result)
     gc.collect()  # a failed step leaves its DuckDB connection to the garbage collector (dagster-duckdb closes it outside `finally`)
     with connect(warehouse_path()) as con:
@@ -279,7 +371,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         report_path = write_text_atomic(exports_root() / "validation_report.md", validation_report(con, args.start, args.end))
         notes = asset_notes(con, args.start, args.end)
     print()
-    print(f"Run {'succeeded' if result.success else 'FAILED'} in {elapsed:.1f} s (run id {result.run_id}).")
+    print(f"Run {'succeeded' if result.success else 'FAILED'} in {elapsed:.1f} s ({result.label}).")
     print("Rows per table:")
     for table, n in counts.items():
         print(f"  {table:<22} {n:>10,}")

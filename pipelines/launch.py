@@ -37,6 +37,12 @@ class RunOutcome:
     run_id: str
     failures: list[tuple[str, str]] = field(default_factory=list)  # (step key, one-line message)
     interrupted: str | None = None  # the signal's name when the run was stopped by one
+    runs: int = 1  # one run per symbol; run_id is the first one's, and every one carries it as liqlevels/batch
+
+    @property
+    def label(self) -> str:
+        """How a person finds the runs in the UI: the run id, or the batch tag of several."""
+        return f"run id {self.run_id}" if self.runs == 1 else f"{self.runs} runs, tag liqlevels/batch={self.run_id}"
 
 
 def _alive(pid: int) -> bool:
@@ -126,7 +132,7 @@ def _child(conn, args: dict) -> None:
             failures.append((event.step_key, one_line(event.step_failure_data.error.message)))
         elif event.is_failure and not event.step_key and not failures:  # the run's own failure only says which steps
             failures.append(("run", one_line(event.message or "")))
-    conn.send({"success": result.success, "run_id": result.run_id, "failures": failures})
+    conn.send({"success": result.success, "run_id": result.run_id, "failures": failures, "runs": len(result.run_ids)})
     conn.close()
 
 
@@ -178,7 +184,7 @@ def launch_days(start: dt.date, end: dt.date, symbols: list[str] | None, *, sour
                   else f"the run process ended without a result (exit code {child.exitcode})")
         _release(run_id, reason)
         return RunOutcome(False, run_id, [("run", reason)], received.get("name"))
-    return RunOutcome(outcome["success"], outcome["run_id"], [tuple(f) for f in outcome["failures"]])
+    return RunOutcome(outcome["success"], outcome["run_id"], [tuple(f) for f in outcome["failures"]], runs=outcome["runs"])
 
 
 def _stop(child) -> None:
@@ -196,13 +202,18 @@ def _stop(child) -> None:
 
 
 def _release(run_id: str, reason: str) -> None:
+    """Mark the stopped runs failed and free their pool slots: `run_id` and every run of its batch."""
+    from dagster import RunsFilter
+
+    from pipelines.cli import BATCH_TAG
+
     with _home_lock():
         instance = _instance()
-        run = instance.get_run_by_id(run_id)
-        if run is not None:
-            release_run(instance, run, reason)
-        else:
+        runs = {r.run_id: r for r in instance.get_runs(RunsFilter(tags={BATCH_TAG: run_id}))}
+        if run_id not in runs:
             instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+        for run in runs.values():
+            release_run(instance, run, reason)
 
 
 def exit_code(outcome: RunOutcome) -> int:

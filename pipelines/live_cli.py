@@ -47,9 +47,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     for step, message in outcome.failures:
         print(f"  failed: {step}: {message}", file=sys.stderr)
     if outcome.interrupted:
-        print(f"Run stopped by {outcome.interrupted} (run id {outcome.run_id}; marked failed, pool slot freed).")
+        print(f"Run stopped by {outcome.interrupted} ({outcome.label}; marked failed, pool slot freed).")
         return exit_code(outcome)
-    print(f"Run {'succeeded' if outcome.success else 'FAILED'} (run id {outcome.run_id}).")
+    print(f"Run {'succeeded' if outcome.success else 'FAILED'} ({outcome.label}).")
     failed = print_raw_summary(args.start, args.end)
     # A run whose every step succeeded but withheld some symbol-days still says so in its exit code (cron, CI).
     return exit_code(outcome) or (PARTIAL_EXIT if failed else 0)

@@ -52,7 +52,8 @@ def warehouse(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 class WatchlistResource(dg.ConfigurableResource):
-    """The watchlist file; `symbols` narrows a run to some of its symbols (empty = all)."""
+    """The watchlist file. Partitioned assets take their symbols from the run's partitions
+    (`partition_specs`); `symbols` narrows the unpartitioned ones (the position scan) to some (empty = all)."""
 
     path: str
     symbols: list[str] = []
@@ -66,6 +67,19 @@ class WatchlistResource(dg.ConfigurableResource):
 
     def selected(self):
         return self.load().listings(self.symbols or None)
+
+    def partition_specs(self, context) -> list[SymbolSpec]:
+        """The symbols of the run's partitions (their symbol dimension), as the watchlist defines them;
+        a partition symbol the watchlist does not hold is a WatchlistError naming it."""
+        from pipelines.defs.partitions import partition_symbols
+
+        return self.load().select(partition_symbols(context))
+
+    def partition_listings(self, context):
+        """(spec, listing) of every venue of the run's partition symbols."""
+        from pipelines.defs.partitions import partition_symbols
+
+        return self.load().listings(partition_symbols(context))
 
 
 class MarketSourceResource(dg.ConfigurableResource):

@@ -1,7 +1,8 @@
 """Per symbol-day isolation of an asset's work: one symbol's failure is reported for that
 symbol-day and the other symbols still complete.
 
-Assets are partitioned by day and loop over the watchlist's symbols. Without this, one symbol's
+Assets are partitioned by (day, symbol) and loop over the symbol-days of their run (a range run
+may hold many days, and a run may hold several symbols). Without this, one symbol's
 exception failed the whole step, and with it every downstream asset of every symbol. Now:
 
 - an exception while computing (asset, symbol, day) becomes an `error` note in `ops.asset_notes`
@@ -26,6 +27,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from pipelines.defs.partitions import partition_key
 from pipelines.lib.report import NOT_COMPUTED
 from pipelines.lib.warehouse import failed_assets, replace_notes
 
@@ -52,12 +54,12 @@ class SymbolDays:
         self.failed: list[dict] = []
         self.warnings: list[dict] = []
         self._pending: list[tuple[str, str]] | None = None
-        self._per_day: dict[dt.date, dict[str, float]] = {}
+        self._per_day: dict[tuple[str, dt.date], dict[str, float]] = {}
 
-    def count(self, day: dt.date, **numbers: float) -> None:
-        """Add the day's numbers (rows, USD...) to the partition's own metadata: a single-run backfill
-        then shows each day its numbers, not the run's last day's (`dagster/row_count` as `row_count`)."""
-        totals = self._per_day.setdefault(day, {})
+    def count(self, symbol: str, day: dt.date, **numbers: float) -> None:
+        """Add the symbol-day's numbers (rows, USD...) to its partition's own metadata: a range run then
+        shows each partition its numbers, not the run's last day's (`dagster/row_count` as `row_count`)."""
+        totals = self._per_day.setdefault((symbol, day), {})
         for name, value in numbers.items():
             totals[name] = totals.get(name, 0) + value
 
@@ -70,7 +72,7 @@ class SymbolDays:
     def run(self, symbol: str, day: dt.date, work: Callable[[], Any]) -> Any | None:
         """`work()` for (symbol, day); None when it failed or an upstream asset failed for that symbol-day."""
         self._pending = []
-        self._per_day.setdefault(day, {})
+        self._per_day.setdefault((symbol, day), {})
         try:
             upstream = failed_assets(self.con, self.upstream, symbol, day)
             if upstream:
@@ -101,11 +103,11 @@ class SymbolDays:
     def metadata(self) -> dict[str, dg.MetadataValue]:
         """The run's summary, returned by the asset; each day of a multi-day run also gets its own
         numbers and notes as partition-scoped metadata, which Dagster puts on that partition's event."""
-        add_day_metadata(self.context, {day: self._summary(day, numbers) for day, numbers in self._per_day.items()})
+        add_partition_metadata(self.context, {key: self._summary(key, numbers) for key, numbers in self._per_day.items()})
         return self._summary()
 
-    def _summary(self, day: dt.date | None = None, numbers: dict[str, float] | None = None) -> dict[str, dg.MetadataValue]:
-        chosen = [n for n in self.failed + self.warnings if day is None or n["day"] == day.isoformat()]
+    def _summary(self, key: tuple[str, dt.date] | None = None, numbers: dict[str, float] | None = None) -> dict[str, dg.MetadataValue]:
+        chosen = [n for n in self.failed + self.warnings if key is None or (n["symbol"], n["day"]) == (key[0], key[1].isoformat())]
         notes = pd.DataFrame(chosen, columns=["day", "symbol", "severity", "message"])
         out = {
             "failed_symbol_days": dg.MetadataValue.int(sum(n["severity"] == "error" for n in chosen)),
@@ -127,10 +129,11 @@ def number_metadata(numbers: dict[str, float]) -> dict[str, dg.MetadataValue]:
     return out
 
 
-def add_day_metadata(context, per_day: dict[dt.date, dict]) -> None:
-    """Partition-scoped metadata for each day of a multi-day (single-run backfill) run: Dagster puts
-    it on that day's materialization over the run-wide values, so each partition shows its own."""
-    keys = list(context.partition_keys) if (context.has_partition_key or context.has_partition_key_range) else []
+def add_partition_metadata(context, per_partition: dict[tuple[str, dt.date], dict]) -> None:
+    """Partition-scoped metadata for each symbol-day of a run over several (a range): Dagster puts it
+    on that partition's materialization over the run-wide values, so each partition shows its own."""
+    keys = {str(k) for k in context.partition_keys} if (context.has_partition_key or context.has_partition_key_range) else set()
     if len(keys) > 1:
-        for day, metadata in per_day.items():
-            context.add_asset_metadata(metadata, partition_key=day.isoformat())
+        for (symbol, day), metadata in per_partition.items():
+            if str(partition_key(symbol, day)) in keys:
+                context.add_asset_metadata(metadata, partition_key=str(partition_key(symbol, day)))

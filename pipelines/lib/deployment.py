@@ -3,6 +3,8 @@ or Celery workers on many machines.
 
 - `LIQLEVELS_EXECUTOR`: `in_process` (default), `multiprocess` or `celery`.
 - `LIQLEVELS_WORKERS`: steps at once for `multiprocess` (default: the machine's cores).
+- `LIQLEVELS_PARALLEL_RUNS`: symbol runs at once for `liqlevels run`/`demo` (default 1): partitions are
+  (day, symbol), each symbol's days are one run, and runs of different symbols are independent.
 - `LIQLEVELS_CELERY_BROKER` / `LIQLEVELS_CELERY_BACKEND`: the Celery broker and result backend
   (e.g. redis://host:6379/0 and redis://host:6379/1). Read by Dagster at run time (`EnvVar`-style
   `{"env": …}` config), so a password in the URL never lands in run config or the event log.
@@ -49,3 +51,16 @@ def executor_from_env() -> dg.ExecutorDefinition:
     return celery_executor.configured({"broker": {"env": "LIQLEVELS_CELERY_BROKER"},
                                        "backend": {"env": "LIQLEVELS_CELERY_BACKEND"}},
                                       name="celery")
+
+
+def parallel_runs_from_env() -> int:
+    """How many symbol runs `liqlevels run`/`demo` execute at once (`LIQLEVELS_PARALLEL_RUNS`, default 1).
+
+    Each run is one symbol's days in its own run worker process (Dagster's `dagster api execute_run`,
+    what its default run launcher starts), so runs of different symbols use different cores; their
+    steps execute with `LIQLEVELS_EXECUTOR`. More than one needs a lake (`LIQLEVELS_LAKE`): a DuckDB
+    file takes one writer process."""
+    value = os.environ.get("LIQLEVELS_PARALLEL_RUNS", "").strip() or "1"
+    if not value.isdigit() or int(value) < 1:
+        raise DeploymentError(f"LIQLEVELS_PARALLEL_RUNS must be a whole number ≥ 1, got {value!r}")
+    return int(value)

@@ -5,6 +5,7 @@ replaces it byte for byte."""
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import os
@@ -207,15 +208,21 @@ def _rows_in(path: Path) -> int | None:
 
 
 def write_manifest(root: Path, day: dt.date) -> Path:
-    """manifest.json of a day folder: every file in it with SHA-256, size and row count."""
+    """manifest.json of a day folder: every file in it with SHA-256, size and row count.
+
+    The runs of different symbols write into one day folder at once: each lists and writes the manifest
+    under an exclusive lock (`.manifest.lock`), so the last one to write has seen every finished file."""
     folder = day_dir(root, day)
-    files = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "manifest.json" and not p.name.startswith(".")):
-        data = path.read_bytes()
-        files.append({"path": path.relative_to(folder).as_posix(), "sha256": hashlib.sha256(data).hexdigest(),
-                      "bytes": len(data), "rows": _rows_in(path)})
-    manifest = {"schema_version": SCHEMA_VERSION, "as_of": day.isoformat(), "files": files}
-    return write_atomic(folder / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".manifest.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        files = []
+        for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "manifest.json" and not p.name.startswith(".")):
+            data = path.read_bytes()
+            files.append({"path": path.relative_to(folder).as_posix(), "sha256": hashlib.sha256(data).hexdigest(),
+                          "bytes": len(data), "rows": _rows_in(path)})
+        manifest = {"schema_version": SCHEMA_VERSION, "as_of": day.isoformat(), "files": files}
+        return write_atomic(folder / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
 
 
 def refresh_latest(root: Path, symbol: str, required: tuple[str, ...]) -> Path | None:

@@ -9,7 +9,11 @@ Rules chosen where the issue is silent:
   replayed on a scratch copy of the partitions it touches, each partition then written to a temporary
   object and moved over `part.parquet` (a rename on a local disk, one PUT on S3): readers and a killed
   writer never see half a file, and two writers of different partitions never touch the same file.
-  Two writers of the same partition at once: the later move wins, with a complete file either way.
+  Two writers of the same partition at once (the runs of two symbols storing the same venue-day's rows,
+  e.g. one Hyperliquid position scan): on a local lake each write holds an exclusive lock (`flock`,
+  one of `LOCK_STRIPES` lock files under `<lake>/.locks/` chosen by the partition's path) from reading
+  the partition to moving the new file in, so neither loses the other's rows; on S3 there is no lock
+  and the later PUT wins, with a complete file either way.
   Atomicity is per partition, not across partitions (a killed step leaves some partitions new, some
   old, none half-written; its rerun rewrites them all).
 - A partition whose rows are all deleted keeps a zero-row file, so a path readers saw stays readable.
@@ -30,6 +34,7 @@ fsspec (`s3fs`), since its own httpfs extension is not installed here.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import glob as globmod
 import datetime as dt
 import hashlib
@@ -39,6 +44,7 @@ import re
 import tempfile
 import threading
 import uuid
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +53,9 @@ from urllib.parse import quote
 import duckdb
 import pandas as pd
 
+# Lock files of a local lake: partitions share them by the hash of their path, so the number of files
+# stays bounded while two writers of one partition always meet on the same lock.
+LOCK_STRIPES = 256
 SCHEMA_KEY = "__schema__"
 PART = "part.parquet"
 # Columns that record when something ran, not what it computed: left out of the content hash.
@@ -105,8 +114,8 @@ LAYOUTS: dict[str, Layout] = {layout.table: layout for layout in [
     _layout("ops.rejects", "table:table_name", "venue", "symbol", "day"),
     _layout("ops.asset_notes", "asset", "symbol", "day"),
     _layout("ops.engine_state", "engine", "symbol", "venue", "as_of"),
-    _layout("ops.validation_results", "table:table_name", "day"),
-    _layout("ops.quarantine", "table:table_name", "day"),
+    _layout("ops.validation_results", "table:table_name", "symbol", "day"),
+    _layout("ops.quarantine", "table:table_name", "symbol", "day"),
     _layout("ops.archive_loads", "venue", "dataset", "symbol", "day"),
     _layout("ops.stream_gaps", "venue", "day"),
     _layout("ops.schema_version", "version"),
@@ -315,7 +324,8 @@ class Lake:
                         scratch.unregister("lake_keys")
                         touched.setdefault(table, set()).update(tuple(r) for r in found)
                 if any(touched.values()):
-                    self._rewrite(scratch, touched, parsed, inserts)
+                    with self._partition_locks(touched):
+                        self._rewrite(scratch, touched, parsed, inserts)
             finally:
                 for name in staged:
                     scratch.unregister(name)
@@ -341,6 +351,29 @@ class Lake:
             if using:
                 con.unregister(using)
         return {tuple(r) for r in found}
+
+    @contextlib.contextmanager
+    def _partition_locks(self, touched: dict[str, set[tuple]]) -> Iterator[None]:
+        """Exclusive locks on the touched partitions' lock files (a local lake), taken in one order so two
+        writers cannot wait on each other; held from reading the partitions to publishing them."""
+        if self.is_s3:
+            yield
+            return
+        stripes = sorted({zlib.crc32(f"{table}/{LAYOUTS[table].relative(values)}".encode()) % LOCK_STRIPES
+                          for table, partitions in touched.items() for values in partitions})
+        folder = Path(self.root) / ".locks"
+        folder.mkdir(exist_ok=True)
+        handles = []
+        try:
+            for stripe in stripes:
+                handle = open(folder / f"{stripe:03d}.lock", "a")
+                handles.append(handle)
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+        finally:
+            for handle in reversed(handles):
+                fcntl.flock(handle, fcntl.LOCK_UN)
+                handle.close()
 
     def _candidates(self, table: str, fixed: dict[str, object]) -> list[str]:
         """The stored partition files a delete's condition may reach: a top-level `column = ?` on a

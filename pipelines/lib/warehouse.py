@@ -309,6 +309,31 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        12,
+        "validation results and quarantine per symbol-day (checks run per (day, symbol) partition); rows "
+        "stored before were of all symbols of a day: their symbol is '*'",
+        [
+            """create table ops.validation_results_v12 (
+                table_name varchar not null, symbol varchar not null, day date not null, expectation varchar not null,
+                column_name varchar, blocking boolean not null, success boolean not null,
+                unexpected_count bigint not null, sample varchar,
+                primary key (table_name, symbol, day, expectation))""",
+            """insert into ops.validation_results_v12 select table_name, '*', day, expectation, column_name, blocking, success,
+                unexpected_count, sample from ops.validation_results""",
+            "drop table ops.validation_results",
+            "alter table ops.validation_results_v12 rename to validation_results",
+            """create table ops.quarantine_v12 (
+                table_name varchar not null, symbol varchar not null, day date not null, expectation varchar not null,
+                row_payload varchar not null)""",
+            "insert into ops.quarantine_v12 select table_name, '*', day, expectation, row_payload from ops.quarantine",
+            "drop table ops.quarantine",
+            "alter table ops.quarantine_v12 rename to quarantine",
+        ],
+    )
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 # Column order of each raw table (the order inserts use). Table names only ever come from here.
@@ -649,13 +674,15 @@ def replace_as_of(con: duckdb.DuckDBPyConnection, table: str, as_of: dt.date, sy
     replace_in_transaction(con, [(f"delete from {table} where as_of = ? and symbol = ?", [as_of, symbol])], [(table, rows)])
 
 
-def replace_validation(con: duckdb.DuckDBPyConnection, table: str, day: dt.date, results: pd.DataFrame,
+def replace_validation(con: duckdb.DuckDBPyConnection, table: str, symbol: str, day: dt.date, results: pd.DataFrame,
                        quarantine: pd.DataFrame) -> None:
-    """Replace one (table, day)'s validation results and quarantined rows in one transaction."""
+    """Replace one (table, symbol, day)'s validation results and quarantined rows in one transaction
+    (the rows of that day from before checks were per symbol, symbol '*', go with them)."""
+    results, quarantine = results.assign(symbol=symbol), quarantine.assign(symbol=symbol)
     replace_in_transaction(
         con,
-        deletes=[("delete from ops.validation_results where table_name = ? and day = ?", [table, day]),
-                 ("delete from ops.quarantine where table_name = ? and day = ?", [table, day])],
+        deletes=[*((f"delete from ops.{t} where table_name = ? and symbol = ? and day = ?", [table, s, day])
+                   for t in ("validation_results", "quarantine") for s in (symbol, "*"))],
         inserts=[("ops.validation_results", results), ("ops.quarantine", quarantine)],
     )
 

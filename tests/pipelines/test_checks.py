@@ -26,7 +26,7 @@ def day_frame(path, table: str) -> pd.DataFrame:
     day = LEVEL_DAY if table == "levels.leaderboard" else DAY  # a run's leaderboard is as of its last day
     bounds = [day, day + dt.timedelta(days=1)] if table.startswith("levels.") else [START, START + dt.timedelta(days=1)]
     with duckdb.connect(str(path), read_only=True) as con:
-        return con.execute(query, bounds).fetch_df()
+        return con.execute(query, [*bounds, ["BTC", "ETH", "SOL"]]).fetch_df()
 
 
 def hourly_liquidation_totals(path) -> pd.DataFrame:
@@ -177,11 +177,11 @@ def test_checks_in_day_chunks_equal_one_frame(bundled_warehouse, table):
     days = [LEVEL_DAY - dt.timedelta(days=1), LEVEL_DAY] if table.startswith("levels.") else \
         [LEVEL_DAY - dt.timedelta(days=k) for k in range(6, 0, -1)]
     with duckdb.connect(str(bundled_warehouse[0]), read_only=True) as con:
-        whole = con.execute(query, bounds(table, days)).fetch_df()
-        chunks = day_chunks(con, query, table, days, budget=len(whole) // len(days))
+        whole = con.execute(query, bounds(table, days, "BTC")).fetch_df()
+        chunks = day_chunks(con, query, table, days, "BTC", budget=len(whole) // len(days))
         assert len(chunks) > 1 and [d for c in chunks for d in c] == days
         parts = [per_day_records(table, frame, validate(frame, suite_for(table)), chunk)
-                 for chunk in chunks for frame in [con.execute(query, bounds(table, chunk)).fetch_df()]]
+                 for chunk in chunks for frame in [con.execute(query, bounds(table, chunk, "BTC")).fetch_df()]]
     one, _ = per_day_records(table, whole, validate(whole, suite_for(table)), days)
     chunked = pd.concat([p[0] for p in parts], ignore_index=True)
     key = ["day", "expectation"]
@@ -204,17 +204,17 @@ def test_a_single_run_backfill_gives_each_day_its_own_check_outcome_metadata_and
     result = run_range(path, ("ingest",), good_day, bad_day, data_root=root, raise_on_error=False)
 
     evaluations = {e.partition: e for e in result.get_asset_check_evaluations() if e.asset_key.to_user_string() == "raw/klines"}
-    assert set(evaluations) == {good_day.isoformat(), bad_day.isoformat()}
-    assert evaluations[good_day.isoformat()].passed
-    bad = evaluations[bad_day.isoformat()]
+    assert set(evaluations) == {f"{good_day}|BTC", f"{bad_day}|BTC"}
+    assert evaluations[f"{good_day}|BTC"].passed
+    bad = evaluations[f"{bad_day}|BTC"]
     assert not bad.passed and bad.severity == dg.AssetCheckSeverity.ERROR and bad.metadata["quarantined_rows"].value == 2
     assert bad.metadata["failed_days"].value == bad_day.isoformat()
-    assert evaluations[good_day.isoformat()].target_materialization_data is not None
+    assert evaluations[f"{good_day}|BTC"].target_materialization_data is not None
 
     rows = {e.partition: e.materialization.metadata["dagster/row_count"].value
             for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "raw/klines"}
     with duckdb.connect(str(path), read_only=True) as con:
-        stored = dict(con.execute("select cast(ts as date)::varchar, count(*) from raw.klines where venue = 'binance' "
+        stored = dict(con.execute("select cast(ts as date)::varchar || '|BTC', count(*) from raw.klines where venue = 'binance' "
                                   "and ts >= ? and ts < ? group by 1", [dt.datetime.combine(good_day, dt.time()),
                                                                         dt.datetime.combine(bad_day + dt.timedelta(days=1), dt.time())]).fetchall())
         quarantined = con.execute(bad.metadata["quarantine_query"].value).fetch_df()

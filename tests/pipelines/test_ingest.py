@@ -7,7 +7,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from tests.conftest import A_DAY, BUNDLED_DATA
+from pipelines.lib.watchlist import load_watchlist
+from tests.conftest import A_DAY, BUNDLED_DATA, WATCHLIST
 from tests.pipelines.dagster_helpers import definitions, materialize_day
 
 TABLES = ["klines", "open_interest", "funding", "liquidations"]
@@ -35,11 +36,12 @@ def test_one_day_fills_every_raw_table(warehouse_file):
         expected = _expected_rows(table, A_DAY)
         assert expected > 0, f"bundled data has no {table} on {A_DAY}"
         assert len(_table(warehouse_file, table)) == expected, table
-    metadata = {
-        m.asset_key.path[-1]: m.metadata for m in result.asset_materializations_for_node("raw__klines")
-    }["klines"]
-    assert metadata["dagster/row_count"].value == _expected_rows("klines", A_DAY)
-    assert "| venue" in metadata["preview"].value
+    # one materialization per symbol-day partition, each with its own row count
+    materializations = result.asset_materializations_for_node("raw__klines")
+    symbols = sorted(set(_table(warehouse_file, "klines")["symbol"]))
+    assert sorted(m.partition for m in materializations) == sorted(f"{A_DAY}|{s}" for s in symbols)
+    assert sum(m.metadata["dagster/row_count"].value for m in materializations) == _expected_rows("klines", A_DAY)
+    assert all("| venue" in m.metadata["preview"].value for m in materializations)
 
 
 def test_okx_liquidations_are_usd_and_position_side(warehouse_file):
@@ -126,7 +128,12 @@ def test_schedule_tick_requests_yesterday():
     with dg.instance_for_test() as instance:
         context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick, repository_def=repo.get_repository_def())
         requests = schedule.evaluate_tick(context).run_requests
-    assert [r.partition_key for r in requests] == ["2026-03-05"]
+        assert instance.get_dynamic_partitions("symbols") == [spec.symbol for spec in load_watchlist(WATCHLIST).select(None)]
+    # one run per watchlist symbol, each for the day that ended, with the symbol made a key of the dimension
+    symbols = [spec.symbol for spec in load_watchlist(WATCHLIST).select(None)]
+    assert [r.partition_key for r in requests] == [f"2026-03-05|{s}" for s in symbols]
+    assert [r.run_key for r in requests] == [f"2026-03-05|{s}" for s in symbols]
+    assert len(symbols) >= 3
     assert schedule.cron_schedule == "30 0 * * *"
 
 
@@ -181,7 +188,7 @@ def test_a_shorter_file_never_replaces_the_stored_day_silently(tmp_path, warehou
     with duckdb.connect(str(warehouse_file), read_only=True) as con:
         notes = con.execute("select severity, message from ops.asset_notes where asset = 'raw/klines'").fetchall()
         check = con.execute("select success, blocking from ops.validation_results where table_name = 'raw.klines' "
-                            "and expectation like 'every venue-day stored as delivered%'").fetchall()
+                            "and symbol = 'BTC' and expectation like 'every venue-day stored as delivered%'").fetchall()
     assert notes and notes[0][0] == "warning"
     assert f"binance: kept the 24 stored rows: files:klines/binance/BTC.csv offers {offered} for this day" in notes[-1][1]
     assert check == [(False, False)]  # the check fails, as a warning: the other symbols' levels go on
@@ -196,8 +203,9 @@ def test_replace_shorter_lets_a_file_replace_the_stored_day(tmp_path, warehouse_
     (root / "klines" / "binance" / "BTC.csv").write_text(_day_csv(5))
     res = resources(warehouse_file, data_root=root) | {
         "market_source": MarketSourceResource(mode="files", files_root=str(root), landing_root=str(root / "landing"), replace_shorter=True)}
-    assert dg.materialize(assets_in_group("ingest"), resources=res, partition_key=A_DAY.isoformat(),
-                          instance=dg.DagsterInstance.ephemeral()).success
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("symbols", ["BTC"])
+    assert dg.materialize(assets_in_group("ingest"), resources=res, partition_key=f"{A_DAY}|BTC", instance=instance).success
     assert len(_table(warehouse_file, "klines")) == 5
 
 
@@ -226,10 +234,13 @@ def test_a_backfill_of_200_listings_reads_each_file_once(tmp_path, warehouse_fil
     reads = []
     real = files_source._read
     monkeypatch.setattr(files_source, "_read", lambda path, *args: reads.append(path) or real(path, *args))
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("symbols", symbols)
+    # one run over the rectangle 3 days x 200 symbols (the symbols are neighbours in the dimension)
     result = dg.materialize([a for a in assets_in_group("ingest") if isinstance(a, dg.AssetsDefinition)],
-                            resources=resources(warehouse_file, data_root=root, watchlist=watchlist),
-                            instance=dg.DagsterInstance.ephemeral(),
-                            tags={ASSET_PARTITION_RANGE_START_TAG: "2026-03-02", ASSET_PARTITION_RANGE_END_TAG: "2026-03-04"})
+                            resources=resources(warehouse_file, data_root=root, watchlist=watchlist), instance=instance,
+                            tags={ASSET_PARTITION_RANGE_START_TAG: f"2026-03-02|{symbols[0]}",
+                                  ASSET_PARTITION_RANGE_END_TAG: f"2026-03-04|{symbols[-1]}"})
     assert result.success
     assert len(reads) == len(set(reads)) == 200  # no cache thrash: one read per file for the three days
     assert len(_table(warehouse_file, "klines")) == 200 * 72

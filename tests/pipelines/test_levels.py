@@ -104,8 +104,8 @@ def test_each_day_of_a_two_day_run_carries_its_own_numbers(filled_warehouse, ass
     events = {e.partition: e.materialization.metadata for e in levels.get_asset_materialization_events()
               if e.asset_key.to_user_string() == asset}
     with duckdb.connect(str(path), read_only=True) as con:
-        stored = dict(con.execute(f"select as_of::varchar, count(*) from {table} group by 1").fetchall())
-    assert set(events) == {PREVIOUS.isoformat(), DAY.isoformat()}
+        stored = dict(con.execute(f"select as_of::varchar || '|' || symbol, count(*) from {table} group by all").fetchall())
+    assert set(events) == {f"{PREVIOUS}|BTC", f"{DAY}|BTC"}  # one partition per symbol-day
     assert {day: m["dagster/row_count"].value for day, m in events.items()} == {day: stored[day] for day in events}
     if asset == "levels/objective":
         for day, metadata in events.items():

@@ -80,8 +80,10 @@ def resources(tmp_path) -> dict:
 
 
 def materialize(tmp_path, raise_on_error=True):
-    return dg.materialize(assets_in_group("ingest"), resources=resources(tmp_path), partition_key=DAY.isoformat(),
-                          instance=dg.DagsterInstance.ephemeral(), raise_on_error=raise_on_error)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("symbols", ["BTC"])
+    return dg.materialize(assets_in_group("ingest"), resources=resources(tmp_path), partition_key=f"{DAY}|BTC",
+                          instance=instance, raise_on_error=raise_on_error)
 
 
 def snapshot(tmp_path) -> dict:

@@ -107,13 +107,12 @@ def test_data_at_another_interval_than_configured_fails_its_check_naming_what_wa
 
 
 def materialize_behavioral(warehouse, start: dt.date, end: dt.date):
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-
     from pipelines.defs.levels.views import behavioral_levels
-    from tests.pipelines.dagster_helpers import resources
+    from tests.pipelines.dagster_helpers import resources, symbol_range_tags
 
-    result = dg.materialize([behavioral_levels], resources=resources(warehouse, symbols=["BTC"]), instance=dg.DagsterInstance.ephemeral(),
-                            tags={ASSET_PARTITION_RANGE_START_TAG: start.isoformat(), ASSET_PARTITION_RANGE_END_TAG: end.isoformat()})
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([behavioral_levels], resources=resources(warehouse), instance=instance,
+                            tags=symbol_range_tags(instance, start, end, ["BTC"]))
     assert result.success
     metadata = result.asset_materializations_for_node("levels__behavioral")[-1].metadata
     return metadata["venue_days_incremental"].value, metadata["venue_days_from_scratch"].value

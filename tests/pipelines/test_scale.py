@@ -6,6 +6,7 @@ retried), two runs of the same partitions at once."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -52,7 +53,7 @@ def _deployed(root: Path, services, executor: str, lake: Path) -> tuple[dict, st
 
 def _whole_partitions(lake: Path) -> int:
     """Every partition file reads in full, and nothing but partition files is visible outside `.tmp/`."""
-    files = [p for p in lake.rglob("*") if p.is_file() and ".tmp" not in p.relative_to(lake).parts]
+    files = [p for p in lake.rglob("*") if p.is_file() and not {".tmp", ".locks"} & set(p.relative_to(lake).parts)]
     stray = [p for p in files if p.name not in ("part.parquet", "_lake.json")]
     assert not stray, stray[:5]
     for path in files:
@@ -151,3 +152,33 @@ def test_two_runs_of_the_same_partitions_at_once_leave_one_consistent_lake(tmp_p
     assert codes == [0, 0], [(tmp_path / f"run{i}.log").read_text()[-2000:] for i in (1, 2)]
     _whole_partitions(tmp_path / "lake")
     assert Lake(str(tmp_path / "lake")).content_hash() == reference
+
+
+def test_symbol_runs_in_parallel_write_the_same_lake_as_one_after_another(tmp_path):
+    """Partitions are (day, symbol): `liqlevels demo` makes one run per symbol, and LIQLEVELS_PARALLEL_RUNS=2
+    runs two at once in Dagster run workers. Same lake, same day folders, one run per symbol in storage."""
+    import dagster as dg
+
+    days = ["demo", "--start", "2026-03-04", "--end", "2026-03-05", "--symbols", "BTC", "ETH"]
+    hashes, manifests = {}, {}
+    for parallel in (1, 2):
+        root = tmp_path / f"p{parallel}"
+        env = run_env(root, root / "lake", instance_home(root / "home", deploy=False), "in_process",
+                      {"LIQLEVELS_PARALLEL_RUNS": str(parallel)})
+        assert run(days, env, root / "run.log") == 0, (root / "run.log").read_text()[-3000:]
+        hashes[parallel] = Lake(str(root / "lake")).content_hash()
+        manifests[parallel] = [f["path"] for f in json.loads((root / "exports" / "2026-03-05" / "manifest.json").read_text())["files"]]
+        instance = dg.DagsterInstance.from_config(str(root / "home"))
+        runs = instance.get_runs()
+        assert sorted(r.tags["dagster/asset_partition_range_start"] for r in runs) == ["2026-03-04|BTC", "2026-03-04|ETH"]
+        assert {r.status.value for r in runs} == {"SUCCESS"}
+        assert len({r.tags["liqlevels/batch"] for r in runs}) == 1
+        if parallel == 2:  # each run in a run worker process of its own
+            pids = {e.dagster_event.engine_event_data.metadata["pid"].value for r in runs for e in instance.all_logs(r.run_id)
+                    if e.dagster_event and e.dagster_event.event_type_value == "ENGINE_EVENT"
+                    and "pid" in (e.dagster_event.engine_event_data.metadata or {})}
+            assert len(pids) == 2
+            assert "BTC: run" in (root / "run.log").read_text() and "ETH: run" in (root / "run.log").read_text()
+    assert hashes[1] == hashes[2]
+    # the day's manifest lists both symbols' files whichever run wrote it last
+    assert manifests[1] == manifests[2] and any(p.startswith("ETH/") for p in manifests[2]) and any(p.startswith("BTC/") for p in manifests[2])

@@ -1,7 +1,7 @@
 """Great Expectations suites as Dagster asset checks, one per table, with quarantine.
 
-Each check validates every day of its run, stores the per-day outcome of every expectation in
-`ops.validation_results` and copies the rows that fail a row-level expectation to
+Each check validates every symbol-day of its run, stores the outcome of every expectation per
+symbol-day in `ops.validation_results` and copies the rows that fail a row-level expectation to
 `ops.quarantine`. A failed blocking expectation gives the check ERROR severity, which stops the
 downstream assets (levels, exports) of that run; other failures are warnings.
 """
@@ -14,7 +14,7 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from indicators.objective import FITTED_PRESETS, PRESETS
-from pipelines.defs.partitions import daily_partitions
+from pipelines.defs.partitions import partition_days, partition_key, partition_symbols, symbol_day_partitions
 from pipelines.defs.resources import DUCKDB_POOL, warehouse
 from pipelines.lib.margin import liq_price_mismatch
 from pipelines.lib.progress import report
@@ -35,30 +35,30 @@ MEASURED_TOTALS = """last_scan as (select cast(snapshot_ts as date) as as_of, ma
     measured as (select l.as_of, p.symbol, sum(p.position_usd) as level_total_usd from raw.positions p
                  join last_scan l using (snapshot_ts) where p.venue = 'hyperliquid' and p.liq_price > 0 group by all)"""
 
-# table -> (asset key, SQL giving the table's rows of [start, end) with partition_day, ts_day)
+# table -> (asset key, SQL giving the table's rows of [start, end) of some symbols, with partition_day, ts_day)
 CHECKED: dict[str, tuple[list[str], str]] = {
     **{
         table: (table.split("."), f"select *, cast(ts as date) as partition_day, cast(ts as date) as ts_day "
-                                  f"from {table} where ts >= ? and ts < ? order by all")
+                                  f"from {table} where ts >= ? and ts < ? and list_contains(?, symbol) order by all")
         for table in RAW_SUITES
     },
     "levels.objective": (["levels", "objective"], "select *, as_of as partition_day, cast(as_of + 1 as timestamp) as as_of_end "
-                                                  "from levels.objective where as_of >= ? and as_of < ? order by level_id"),
+                                                  "from levels.objective where as_of >= ? and as_of < ? and list_contains(?, symbol) order by level_id"),
     "levels.behavioral": (["levels", "behavioral"], "select *, as_of as partition_day, cast(as_of + 1 as timestamp) as as_of_end "
-                                                    "from levels.behavioral where as_of >= ? and as_of < ? order by pool_id"),
+                                                    "from levels.behavioral where as_of >= ? and as_of < ? and list_contains(?, symbol) order by pool_id"),
     **{
-        table: (table.split("."), f"select *, as_of as partition_day from {table} where as_of >= ? and as_of < ? order by all")
+        table: (table.split("."), f"select *, as_of as partition_day from {table} where as_of >= ? and as_of < ? and list_contains(?, symbol) order by all")
         for table in ("levels.clusters", "levels.max_pain", "levels.liquidation_stats", "levels.quality", "levels.leaderboard")
     },
     "raw.positions": (["raw", "positions"], "select *, cast(snapshot_ts as date) as partition_day from raw.positions "
-                                            "where snapshot_ts >= ? and snapshot_ts < ? order by all"),
+                                            "where snapshot_ts >= ? and snapshot_ts < ? and list_contains(?, symbol) order by all"),
     "levels.measured": (["levels", "measured"], "select *, as_of as partition_day, cast(snapshot_ts as date) as snapshot_day "
-                                                "from levels.measured where as_of >= ? and as_of < ? order by all"),
+                                                "from levels.measured where as_of >= ? and as_of < ? and list_contains(?, symbol) order by all"),
     "levels.measured_similarity": (["levels", "measured_similarity"], "select *, as_of as partition_day from levels.measured_similarity "
-                                                                      "where as_of >= ? and as_of < ? order by all"),
+                                                                      "where as_of >= ? and as_of < ? and list_contains(?, symbol) order by all"),
     "levels.largest_liquidations": (["levels", "liquidation_stats"],
                                     "select *, as_of as partition_day, cast(ts as date) as ts_day from levels.largest_liquidations "
-                                    "where as_of >= ? and as_of < ? order by all"),
+                                    "where as_of >= ? and as_of < ? and list_contains(?, symbol) order by all"),
     # the views carry, per (as_of, symbol), their own total next to the level table's total
     "levels.heatmap": (["levels", "heatmap"], f"""
         with totals as ({ACTIVE_LEVEL_TOTALS})
@@ -67,7 +67,7 @@ CHECKED: dict[str, tuple[list[str], str]] = {
                    over (partition by h.as_of, h.symbol, h.source) as table_total_usd,
                case when h.source = 'estimated' then coalesce(t.level_total_usd, 0) end as level_total_usd
         from levels.heatmap h left join totals t using (as_of, symbol)
-        where h.as_of >= ? and h.as_of < ? order by all"""),
+        where h.as_of >= ? and h.as_of < ? and list_contains(?, h.symbol) order by all"""),
     "levels.liquidation_map": (["levels", "liquidation_map"], f"""
         with totals as ({ACTIVE_LEVEL_TOTALS}), {MEASURED_TOTALS}
         select m.*, m.as_of as partition_day,
@@ -75,7 +75,7 @@ CHECKED: dict[str, tuple[list[str], str]] = {
                case when m.source = 'estimated' then coalesce(t.level_total_usd, 0) else coalesce(p.level_total_usd, 0) end
                    as level_total_usd
         from levels.liquidation_map m left join totals t using (as_of, symbol) left join measured p using (as_of, symbol)
-        where m.as_of >= ? and m.as_of < ? order by all"""),
+        where m.as_of >= ? and m.as_of < ? and list_contains(?, m.symbol) order by all"""),
 }
 
 
@@ -117,8 +117,8 @@ COMPUTED_RULE = "every symbol-day computed (ops.asset_notes)"
 STORED_RULE = "every venue-day stored as delivered (ops.asset_notes)"
 
 
-def computed_records(con, table: str, asset_path: list[str], days: list[dt.date]) -> pd.DataFrame:
-    """One validation row per day from the asset's notes, without blocking the other symbols.
+def computed_records(con, table: str, asset_path: list[str], days: list[dt.date], symbol: str) -> pd.DataFrame:
+    """One validation row per day of `symbol` from the asset's notes, without blocking the other symbols.
 
     Level tables: did the asset compute every symbol of the day? A symbol-day that failed (or whose
     upstream failed) fails the rule, and its exports are withheld by the export assets themselves.
@@ -127,8 +127,8 @@ def computed_records(con, table: str, asset_path: list[str], days: list[dt.date]
     """
     raw = table.startswith("raw.")
     notes = con.execute(
-        "select day, symbol || ': ' || message as note from ops.asset_notes where asset = ? and (severity = 'error' or ?) "
-        "and day between ? and ? order by day, symbol", ["/".join(asset_path), raw, min(days), max(days)]).fetch_df()
+        "select day, symbol || ': ' || message as note from ops.asset_notes where asset = ? and symbol = ? "
+        "and (severity = 'error' or ?) and day between ? and ? order by day", ["/".join(asset_path), symbol, raw, min(days), max(days)]).fetch_df()
     by_day = notes.groupby(pd.to_datetime(notes["day"]).dt.date)["note"].apply(list).to_dict() if len(notes) else {}
     return pd.DataFrame([{"table_name": table, "day": day, "expectation": STORED_RULE if raw else COMPUTED_RULE,
                           "column_name": "symbol", "blocking": False,
@@ -136,13 +136,14 @@ def computed_records(con, table: str, asset_path: list[str], days: list[dt.date]
                           "sample": json.dumps(by_day[day][:5]) if by_day.get(day) else None} for day in days])
 
 
-def quarantine_query(table: str, days: list[dt.date]) -> str:
-    """A query the user can paste as it is (table and dates are ours, not external strings)."""
-    return (f"select * from ops.quarantine where table_name = '{table}' "
+def quarantine_query(table: str, symbol: str, days: list[dt.date]) -> str:
+    """A query the user can paste as it is (table and dates are ours; the symbol passed the watchlist's
+    symbol rule, letters, digits and a few separators, never a quote)."""
+    return (f"select * from ops.quarantine where table_name = '{table}' and symbol = '{symbol}' "
             f"and day between date '{min(days)}' and date '{max(days)}' order by day")
 
 
-def check_metadata(results: pd.DataFrame, quarantined: int, rows: int, table: str, days: list[dt.date]) -> dict:
+def check_metadata(results: pd.DataFrame, quarantined: int, rows: int, table: str, symbol: str, days: list[dt.date]) -> dict:
     failed = results[~results["success"]] if len(results) else results
     summary = (
         failed.groupby(["expectation", "column_name", "blocking"], dropna=False)
@@ -156,7 +157,7 @@ def check_metadata(results: pd.DataFrame, quarantined: int, rows: int, table: st
         "failed_days": dg.MetadataValue.text(", ".join(sorted({str(d) for d in failed["day"]})) if len(failed) else "none"),
         "blocking_failures": dg.MetadataValue.int(int((~failed["success"] & failed["blocking"]).sum()) if len(failed) else 0),
         "quarantined_rows": dg.MetadataValue.int(quarantined),
-        "quarantine_query": dg.MetadataValue.text(quarantine_query(table, days)),
+        "quarantine_query": dg.MetadataValue.text(quarantine_query(table, symbol, days)),
     }
 
 
@@ -166,17 +167,18 @@ def check_metadata(results: pd.DataFrame, quarantined: int, rows: int, table: st
 CHECK_CHUNK_ROWS = 1_000_000
 
 
-def bounds(table: str, days: list[dt.date]) -> list:
-    """Query parameters [start, end) of consecutive `days`: dates for level tables, timestamps for raw ones."""
+def bounds(table: str, days: list[dt.date], symbol: str) -> list:
+    """Query parameters [start, end) of consecutive `days` (dates for level tables, timestamps for raw
+    ones) and the symbols [`symbol`]."""
     start, end = min(days), max(days) + dt.timedelta(days=1)
     if table.startswith("levels."):
-        return [start, end]
-    return [dt.datetime.combine(start, dt.time()), dt.datetime.combine(end, dt.time())]
+        return [start, end, [symbol]]
+    return [dt.datetime.combine(start, dt.time()), dt.datetime.combine(end, dt.time()), [symbol]]
 
 
-def day_chunks(con, query: str, table: str, days: list[dt.date], budget: int = CHECK_CHUNK_ROWS) -> list[list[dt.date]]:
+def day_chunks(con, query: str, table: str, days: list[dt.date], symbol: str, budget: int = CHECK_CHUNK_ROWS) -> list[list[dt.date]]:
     """`days` (consecutive) in consecutive groups of at most `budget` rows of `query` (a day over the budget alone)."""
-    counts = dict(con.execute(f"select partition_day, count(*) from ({query}) group by 1", bounds(table, days)).fetchall())
+    counts = dict(con.execute(f"select partition_day, count(*) from ({query}) group by 1", bounds(table, days, symbol)).fetchall())
     chunks, current, size = [], [], 0
     for day in sorted(days):
         n = counts.get(day, 0)
@@ -188,13 +190,13 @@ def day_chunks(con, query: str, table: str, days: list[dt.date], budget: int = C
     return chunks + [current] if current else chunks
 
 
-def target_materializations(context, asset_path: list[str], days: list[dt.date]) -> dict[str, object]:
-    """{day: the day's latest materialization of the checked asset}, which the UI links each evaluation to;
-    read in pages of the newest first, not one query per day."""
+def target_materializations(context, asset_path: list[str], keys: list[str]) -> dict[str, object]:
+    """{partition key: the partition's latest materialization of the checked asset}, which the UI links each
+    evaluation to; read in pages of the newest first, not one query per partition."""
     # Dagster builds this pointer itself for a single partition; for a range there is no public API.
     from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationTargetMaterializationData
 
-    wanted, found, cursor = {d.isoformat() for d in days}, {}, None
+    wanted, found, cursor = set(keys), {}, None
     while wanted - found.keys():
         page = context.instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset_path), asset_partitions=sorted(wanted - found.keys())),
@@ -223,45 +225,54 @@ def build_check(table: str, name: str = "suite") -> dg.AssetChecksDefinition:
         name=name,
         description=f"Great Expectations suite of {table} (pipelines/lib/validation.py); blocking rules stop the exports.",
         blocking=True,
-        partitions_def=daily_partitions,
+        partitions_def=symbol_day_partitions,
         pool=DUCKDB_POOL,
     )
     def _check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource):
-        days = [dt.date.fromisoformat(k) for k in context.partition_keys]
+        days, symbols = partition_days(context), partition_symbols(context)
+        per_partition, rows, quarantined = {}, 0, 0
         with warehouse(duckdb) as con:
-            parts, rows, day_rows = [], 0, {}
-            for chunk in day_chunks(con, query, table, days):
-                frame = con.execute(query, bounds(table, chunk)).fetch_df()
-                parts.append(per_day_records(table, frame, validate(frame, suite_for(table)), chunk))
-                rows += len(frame)
-                if len(frame):
-                    day_rows.update(pd.to_datetime(frame["partition_day"]).dt.date.value_counts().to_dict())
-                del frame  # one chunk in memory at a time
-            results = pd.concat([p[0] for p in parts if len(p[0])] or [parts[0][0]], ignore_index=True)
-            quarantine = pd.concat([p[1] for p in parts if len(p[1])] or [parts[0][1]], ignore_index=True)
-            if name == "suite":
-                results = pd.concat([results, computed_records(con, table, asset_path, days)], ignore_index=True)
-            per_day = {day: (results[results["day"] == day] if len(results) else results,
-                             quarantine[quarantine["day"] == day] if len(quarantine) else quarantine) for day in days}
-            for day, (day_results, day_quarantine) in per_day.items():
-                replace_validation(con, table, day, day_results, day_quarantine)
-        failed = results[~results["success"]] if len(results) else results
-        passed, severity = outcome(results)
-        report(context, f"{table} checks: {len(days)} days, {rows} rows, {failed['day'].nunique() if len(failed) else 0} days with "
-                        f"failures ({'none' if passed else 'blocking' if severity == dg.AssetCheckSeverity.ERROR else 'warnings only'})")
-        if len(days) == 1:
-            yield dg.AssetCheckResult(passed=passed, severity=severity, metadata=check_metadata(results, len(quarantine), rows, table, days))
+            for symbol in symbols:
+                parts, day_rows = [], {}
+                for chunk in day_chunks(con, query, table, days, symbol):
+                    frame = con.execute(query, bounds(table, chunk, symbol)).fetch_df()
+                    parts.append(per_day_records(table, frame, validate(frame, suite_for(table)), chunk))
+                    rows += len(frame)
+                    if len(frame):
+                        day_rows.update(pd.to_datetime(frame["partition_day"]).dt.date.value_counts().to_dict())
+                    del frame  # one chunk in memory at a time
+                results = pd.concat([p[0] for p in parts if len(p[0])] or [parts[0][0]], ignore_index=True)
+                quarantine = pd.concat([p[1] for p in parts if len(p[1])] or [parts[0][1]], ignore_index=True)
+                if name == "suite":
+                    results = pd.concat([results, computed_records(con, table, asset_path, days, symbol)], ignore_index=True)
+                for day in days:
+                    day_results = results[results["day"] == day] if len(results) else results
+                    day_quarantine = quarantine[quarantine["day"] == day] if len(quarantine) else quarantine
+                    replace_validation(con, table, symbol, day, day_results, day_quarantine)
+                    per_partition[(symbol, day)] = (day_results, day_quarantine, day_rows.get(day, 0))
+                quarantined += len(quarantine)
+        everything = pd.concat([r for r, _, _ in per_partition.values()], ignore_index=True)
+        failed = everything[~everything["success"]] if len(everything) else everything
+        passed, severity = outcome(everything)
+        report(context, f"{table} checks: {len(symbols)} symbols x {len(days)} days, {rows} rows, "
+                        f"{failed[['day']].drop_duplicates().shape[0] if len(failed) else 0} days with failures "
+                        f"({'none' if passed else 'blocking' if severity == dg.AssetCheckSeverity.ERROR else 'warnings only'})")
+        if len(per_partition) == 1:
+            (symbol, day), (day_results, _, _) = next(iter(per_partition.items()))
+            yield dg.AssetCheckResult(passed=passed, severity=severity,
+                                      metadata=check_metadata(day_results, quarantined, rows, table, symbol, days))
             return
-        # A single-run backfill: one evaluation per day, so each partition (and the check's list entry
-        # in the UI) shows its own outcome. A check result of a range would belong to no partition.
-        targets = target_materializations(context, asset_path, days)
-        for day, (day_results, day_quarantine) in per_day.items():
+        # A range: one evaluation per symbol-day, so each partition (and the check's list entry in the
+        # UI) shows its own outcome. A check result of a range would belong to no partition.
+        keys = {key: str(partition_key(*key)) for key in per_partition}
+        targets = target_materializations(context, asset_path, list(keys.values()))
+        for (symbol, day), (day_results, day_quarantine, day_rows) in per_partition.items():
             day_passed, day_severity = outcome(day_results)
             yield dg.AssetCheckEvaluation(
-                asset_key=dg.AssetKey(asset_path), check_name=name, passed=day_passed, partition=day.isoformat(),
+                asset_key=dg.AssetKey(asset_path), check_name=name, passed=day_passed, partition=keys[(symbol, day)],
                 severity=day_severity, blocking=True,
-                metadata=check_metadata(day_results, len(day_quarantine), day_rows.get(day, 0), table, [day]),
-                target_materialization_data=targets.get(day.isoformat()))
+                metadata=check_metadata(day_results, len(day_quarantine), day_rows, table, symbol, [day]),
+                target_materialization_data=targets.get(keys[(symbol, day)]))
         yield dg.Output(None, output_name="result")  # the check op's own output; the evaluations above are its results
 
     return _check

@@ -9,8 +9,7 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from pine.render import render
-from pipelines.defs.ingest.assets import partition_days
-from pipelines.defs.partitions import daily_partitions
+from pipelines.defs.partitions import partition_days, symbol_day_partitions
 from pipelines.defs.resources import DUCKDB_POOL, ExportsResource, WatchlistResource, warehouse
 from pipelines.lib.exports import (day_dir, level_file_rows, measured_rows, read_level_file, refresh_latest, write_atomic,
                                    write_level_files, write_manifest)
@@ -66,7 +65,7 @@ def _paths_table(written: list[dict]) -> dg.MetadataValue:
     group_name="exports",
     kinds={"csv", "parquet", "json"},
     deps=[dg.AssetKey(["levels", "objective"]), dg.AssetKey(["levels", "behavioral"]), dg.AssetKey(["levels", "clusters"])],
-    partitions_def=daily_partitions,
+    partitions_def=symbol_day_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=DUCKDB_POOL,
 )
@@ -76,7 +75,7 @@ def level_files(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watch
     versioned schema: every level standing that day, all methods, presets and venues), plus the
     day's manifest.json (SHA-256 and row count of every file) and exports/latest/<SYMBOL>/."""
     written = []
-    specs = watchlist.specs()
+    specs = watchlist.partition_specs(context)
     with warehouse(duckdb) as con:
         work = SymbolDays(context, con, LEVEL_FILES_KEY, upstream=(["levels", "objective"], ["levels", "behavioral"]))
         for day in partition_days(context):
@@ -107,7 +106,7 @@ def level_files(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watch
     group_name="exports",
     kinds={"pine"},
     deps=[dg.AssetKey(["levels", "objective"]), dg.AssetKey(["levels", "behavioral"]), dg.AssetKey(["exports", "level_files"])],
-    partitions_def=daily_partitions,
+    partitions_def=symbol_day_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=DUCKDB_POOL,
 )
@@ -117,7 +116,7 @@ def pine_scripts(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watc
     Pine v6 overlay with the day's strongest 500 active levels embedded: objective (default preset,
     all venues) and behavioral pools of the price venue, each ranked by strength within its method."""
     written = []
-    specs = watchlist.specs()
+    specs = watchlist.partition_specs(context)
     with warehouse(duckdb) as con:
         work = SymbolDays(context, con, ["exports", "pine_scripts"], upstream=(LEVEL_FILES_KEY,))
         for day in partition_days(context):
@@ -158,7 +157,7 @@ def write_pine(con, exports: ExportsResource, day: dt.date, spec, written: list[
     kinds={"png"},
     deps=[dg.AssetKey(["levels", "heatmap"]), dg.AssetKey(["levels", "liquidation_map"]), dg.AssetKey(["levels", "max_pain"]),
           dg.AssetKey(["exports", "pine_scripts"])],
-    partitions_def=daily_partitions,
+    partitions_def=symbol_day_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=DUCKDB_POOL,
 )
@@ -169,7 +168,7 @@ def pictures(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlis
     (USD per leverage tier, cumulative long and short curves, close and max-pain prices). The run's
     last day also gets heatmap_30d.png. Ranges and colour scale: the exports resource."""
     settings = exports.pictures()
-    specs = watchlist.specs()
+    specs = watchlist.partition_specs(context)
     days = list(partition_days(context))
     jobs = []
     with warehouse(duckdb) as con:
@@ -196,7 +195,7 @@ def pictures(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlis
             continue
         for name, png in pngs.items():
             write_atomic(folder / name, png)
-        work.count(day, pictures=len(pngs))
+        work.count(symbol, day, pictures=len(pngs))
         written.append({"day": day.isoformat(), "symbol": symbol, "pictures": ", ".join(sorted(pngs)), "folder": str(folder)})
         shown = {"symbol": symbol, **pngs}
     for day in days:

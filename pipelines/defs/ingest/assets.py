@@ -8,12 +8,12 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from pipelines.defs.partitions import daily_partitions
+from pipelines.defs.partitions import partition_days, symbol_day_partitions
 from pipelines.defs.ingest.faults import VenueFaults, record_stream_leftovers
 from pipelines.defs.resources import DUCKDB_POOL, MarketSourceResource, WatchlistResource, warehouse
 from pipelines.lib.exchanges.live import Skipped
 from pipelines.lib.normalize import Normalized, SourceFormatError
-from pipelines.defs.symbol_days import add_day_metadata, log_note, number_metadata
+from pipelines.defs.symbol_days import add_partition_metadata, log_note, number_metadata
 from pipelines.lib.progress import report
 from pipelines.lib import files_source
 from pipelines.lib.warehouse import (Partition, rows_per_day, replace_notes, replace_partition, replace_rejects,
@@ -31,11 +31,6 @@ DESCRIPTIONS = {
     "liquidations": "Realized liquidation events; side is the liquidated position ('long', 'short', 'unknown').",
     "liquidation_history": "Liquidated USD per hour for long and short positions, aggregated over exchanges (Coinglass, with a key).",
 }
-
-
-def partition_days(context: dg.AssetExecutionContext) -> list[dt.date]:
-    """The days of this run: one for a nightly run, many for a single-run backfill."""
-    return [dt.date.fromisoformat(key) for key in context.partition_keys]
 
 
 def contiguous(days: list[dt.date]) -> list[dt.date]:
@@ -75,7 +70,7 @@ class DayNotes:
 
 
 def ingest_files(con, table: str, listings, days: list[dt.date], root: Path, notes: DayNotes,
-                 counts: dict[dt.date, dict[str, int]], allow_shorter: bool = False) -> pd.DataFrame:
+                 counts: dict[tuple[str, dt.date], dict[str, int]], allow_shorter: bool = False) -> pd.DataFrame:
     """The files source into raw.<table>: each (venue, symbol) file is read once per run, and only for the
     run's days (DuckDB pushdown), so a night's cost does not grow with the file's history. A contiguous
     range is written as one slice per (venue, symbol): one transaction instead of one per day."""
@@ -102,9 +97,9 @@ def ingest_files(con, table: str, listings, days: list[dt.date], root: Path, not
         stored_per_day = rows_per_day(batch.rows["ts"])
         rejects_per_day = batch.rejects["day"].value_counts(dropna=False).to_dict()
         for day in days:
-            counts[day]["rows"] += stored_per_day.get(day, 0)
-            counts[day]["rejects"] += rejects_per_day.get(day, 0)
-        counts[days[0]]["rejects"] += sum(n for d, n in rejects_per_day.items() if not isinstance(d, dt.date))
+            counts[(spec.symbol, day)]["rows"] += stored_per_day.get(day, 0)
+            counts[(spec.symbol, day)]["rejects"] += rejects_per_day.get(day, 0)
+        counts[(spec.symbol, days[0])]["rejects"] += sum(n for d, n in rejects_per_day.items() if not isinstance(d, dt.date))
         if whole:
             kept = replace_partition(con, Partition(table, listing.venue, spec.symbol, days[0], days=span), batch.rows,
                                      batch.rejects, found.source, allow_shorter=allow_shorter)
@@ -123,7 +118,7 @@ def ingest_files(con, table: str, listings, days: list[dt.date], root: Path, not
 
 
 def _ingest_live(con, table: str, listings, days: list[dt.date], market_source: MarketSourceResource,
-                 faults: VenueFaults, notes: DayNotes, counts: dict, skipped: dict[str, int]) -> pd.DataFrame:
+                 faults: VenueFaults, notes: DayNotes, counts: dict, skipped: dict[str, int], venue_rejects: dict) -> pd.DataFrame:
     """The venues' APIs into raw.<table>, day by day: each day's landed streams are read once for all symbols."""
     last_rows = pd.DataFrame()
     for day in days:
@@ -152,12 +147,12 @@ def _ingest_live(con, table: str, listings, days: list[dt.date], market_source: 
                 # An exchange's answer only adds and corrects rows (upsert): its windows move on, stored
                 # rows must not vanish. (A user's files are the truth for their days: slice replace.)
                 upsert_partition(con, partition, batch.rows, batch.rejects, loaded.source)
-                counts[day]["rows"] += len(batch.rows)
+                counts[(spec.symbol, day)]["rows"] += len(batch.rows)
                 if len(batch.rows):
                     last_rows = batch.rows
-            counts[day]["rejects"] += len(batch.rejects)
-        if table == "liquidations":
-            counts[day]["rejects"] += record_stream_leftovers(con, market_source.live_source(), {l.venue for _, l in listings}, day)
+            counts[(spec.symbol, day)]["rejects"] += len(batch.rejects)
+        if table == "liquidations":  # the streams' messages without a symbol: the venue-day's, no partition's
+            venue_rejects[day] = record_stream_leftovers(con, market_source.live_source(), {l.venue for _, l in listings}, day)
     return last_rows
 
 
@@ -168,22 +163,25 @@ def _ingest(
     watchlist: WatchlistResource,
     market_source: MarketSourceResource,
 ) -> dg.MaterializeResult:
-    listings = watchlist.selected()
+    listings = watchlist.partition_listings(context)
     live = market_source.live
     faults = VenueFaults()
     skipped: dict[str, int] = {}
     days = partition_days(context)
     notes = DayNotes(context, table)
-    counts = {day: {"rows": 0, "rejects": 0} for day in days}
+    counts = {(spec.symbol, day): {"rows": 0, "rejects": 0} for spec, _ in listings for day in days}
+    venue_rejects: dict[dt.date, int] = {}
     with warehouse(duckdb) as con:
         if live:
-            last_rows = _ingest_live(con, table, listings, days, market_source, faults, notes, counts, skipped)
+            last_rows = _ingest_live(con, table, listings, days, market_source, faults, notes, counts, skipped, venue_rejects)
         else:
             last_rows = ingest_files(con, table, listings, days, Path(market_source.files_root), notes, counts,
                                      allow_shorter=market_source.replace_shorter)
-        for day in days:
-            report(context, f"{day} raw.{table}: {counts[day]['rows']} rows, {counts[day]['rejects']} rejects")
-        per_day = [{"day": day.isoformat(), **counts[day]} for day in days]
+        per_day = [{"day": day.isoformat(), "rows": sum(c["rows"] for (_, d), c in counts.items() if d == day),
+                    "rejects": venue_rejects.get(day, 0) + sum(c["rejects"] for (_, d), c in counts.items() if d == day)}
+                   for day in days]
+        for day in per_day:
+            report(context, f"{day['day']} raw.{table}: {day['rows']} rows, {day['rejects']} rejects")
         notes.write(con)
     report(context, f"raw.{table}: {len(days)} days, {sum(d['rows'] for d in per_day):,} rows, "
                     f"{sum(d['rejects'] for d in per_day):,} rejects")
@@ -195,10 +193,8 @@ def _ingest(
                          "OKX's REST endpoint and its stream, stored once")
     total = sum(d["rows"] for d in per_day)
     rejects = sum(d["rejects"] for d in per_day)
-    add_day_metadata(context, {day: {**number_metadata({"row_count": counts[day]["rows"], "rejects": counts[day]["rejects"]}),
-                                     "rows_per_day": dg.MetadataValue.md(pd.DataFrame([{"day": day.isoformat(), **counts[day]}])
-                                                                         .to_markdown(index=False))}
-                                for day in days})
+    add_partition_metadata(context, {key: number_metadata({"row_count": c["rows"], "rejects": c["rejects"]})
+                                     for key, c in counts.items()})
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": dg.MetadataValue.int(total),
@@ -227,7 +223,7 @@ def build_ingest_asset(table: str) -> dg.AssetsDefinition:
         group_name="ingest",
         kinds={"duckdb"},
         description=DESCRIPTIONS[table],
-        partitions_def=daily_partitions,
+        partitions_def=symbol_day_partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=DUCKDB_POOL,
         retry_policy=INGEST_RETRY,

@@ -9,10 +9,10 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from pipelines.defs.ingest.assets import INGEST_RETRY, DayNotes, partition_days
-from pipelines.defs.partitions import daily_partitions
+from pipelines.defs.ingest.assets import INGEST_RETRY, DayNotes
+from pipelines.defs.partitions import partition_days, symbol_day_partitions
 from pipelines.defs.resources import DUCKDB_POOL, MarketSourceResource, WatchlistResource, warehouse
-from pipelines.defs.symbol_days import add_day_metadata, number_metadata
+from pipelines.defs.symbol_days import add_partition_metadata, number_metadata
 from pipelines.lib.normalize import SourceFormatError
 from pipelines.lib.positions.scan_files import SCAN_TABLE_COLUMNS, ScanRead, day_scans, read_scan
 from pipelines.lib.positions.scanner import VENUE, leaderboard_addresses, make_scanner, scanned_addresses, trade_addresses
@@ -28,9 +28,10 @@ class PositionScanConfig(dg.Config):
     lookback_days: int = 2
 
 
-def watched_coins(watchlist: WatchlistResource) -> dict[str, str]:
-    """{Hyperliquid coin: canonical symbol} of the watchlist."""
-    return {listing.instrument: spec.symbol for spec, listing in watchlist.selected() if listing.venue == VENUE}
+def watched_coins(watchlist: WatchlistResource, context=None) -> dict[str, str]:
+    """{Hyperliquid coin: canonical symbol} of the watchlist (of the run's partition symbols with `context`)."""
+    listings = watchlist.partition_listings(context) if context is not None else watchlist.selected()
+    return {listing.instrument: spec.symbol for spec, listing in listings if listing.venue == VENUE}
 
 
 @dg.asset(
@@ -102,15 +103,21 @@ positions_full_schedule = dg.ScheduleDefinition(
     default_status=dg.DefaultScheduleStatus.RUNNING)
 
 
-def store_scan(con, read: ScanRead, source: str, allow_shorter: bool) -> int | None:
-    """Replace one snapshot (positions, scan row, rejects) in one transaction; None when the stored
-    snapshot has more positions than the file offers (kept, unless `allow_shorter`)."""
+def store_scan(con, read: ScanRead, source: str, allow_shorter: bool, symbols: list[str]) -> int | None:
+    """Replace the `symbols`' share of one snapshot (their positions; the scan's own rows, which every
+    symbol's run stores alike; rejects) in one transaction; None when the stored share has more
+    positions than the file offers (kept, unless `allow_shorter`).
+
+    Per symbol because the runs of different symbols may store the same scan at once: each replaces
+    only its own symbol's partitions of raw.positions."""
     snapshot = read.scan["snapshot_ts"]
-    stored = con.execute("select count(*) from raw.positions where venue = ? and snapshot_ts = ?", [VENUE, snapshot]).fetchone()[0]
+    stored = con.execute("select count(*) from raw.positions where venue = ? and snapshot_ts = ? and list_contains(?, symbol)",
+                         [VENUE, snapshot, symbols]).fetchone()[0]
     if stored > len(read.positions) and not allow_shorter:
         return None
     replace_in_transaction(con, [
-        ("delete from raw.positions where venue = ? and snapshot_ts = ?", [VENUE, snapshot]),
+        *(("delete from raw.positions where venue = ? and symbol = ? and snapshot_ts = ?", [VENUE, symbol, snapshot])
+          for symbol in symbols),
         ("delete from raw.position_scans where venue = ? and snapshot_ts = ?", [VENUE, snapshot]),
         ("delete from raw.position_failures where venue = ? and snapshot_ts = ?", [VENUE, snapshot]),
         ("delete from ops.rejects where table_name = 'positions' and venue = ? and source = ?", [VENUE, source]),
@@ -123,7 +130,7 @@ def store_scan(con, read: ScanRead, source: str, allow_shorter: bool) -> int | N
     key=["raw", "positions"],
     group_name="ingest",
     kinds={"duckdb", "hyperliquid"},
-    partitions_def=daily_partitions,
+    partitions_def=symbol_day_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=DUCKDB_POOL,
     retry_policy=INGEST_RETRY,
@@ -136,7 +143,7 @@ def positions(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchli
     coverage (addresses read and failed). A snapshot is replaced whole, so reruns are idempotent; a file
     offering fewer positions than stored keeps the stored snapshot."""
     root = Path(market_source.landing_root if market_source.live else market_source.files_root)
-    coins = watched_coins(watchlist)
+    coins = watched_coins(watchlist, context)
     symbols = sorted(set(coins.values()))
     notes = DayNotes(context, "positions")
     per_day = {}
@@ -153,7 +160,7 @@ def positions(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchli
                 except SourceFormatError as exc:
                     errors.append(str(exc))
                     continue
-                stored = store_scan(con, read, source, market_source.replace_shorter)
+                stored = store_scan(con, read, source, market_source.replace_shorter, symbols)
                 if stored is None:
                     counts["kept"] += 1
                     for symbol in symbols:
@@ -171,7 +178,8 @@ def positions(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchli
             report(context, f"{day} raw.positions: {counts['scans']} scans, {counts['row_count']} positions, "
                             f"{counts['failed_reads']} failed reads, {counts['rejects']} rejects")
         notes.write(con)
-    add_day_metadata(context, {day: number_metadata(c) for day, c in per_day.items()})
+    # a scan is the venue's, not one symbol's: each partition of the day shows the scans' numbers for the run's symbols
+    add_partition_metadata(context, {(symbol, day): number_metadata(c) for day, c in per_day.items() for symbol in symbols})
     total = {k: sum(c[k] for c in per_day.values()) for k in ("scans", "row_count", "rejects", "failed_reads", "kept")}
     report(context, f"raw.positions: {len(per_day)} days, {total['scans']} scans, {total['row_count']:,} positions")
     return dg.MaterializeResult(metadata={

@@ -5,8 +5,7 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from pipelines.defs.ingest.assets import partition_days
-from pipelines.defs.partitions import daily_partitions
+from pipelines.defs.partitions import partition_days, symbol_day_partitions
 from pipelines.defs.resources import DUCKDB_POOL, WatchlistResource, warehouse
 from pipelines.lib.charts import levels_chart, markdown_image
 from pipelines.lib.margin import ALL_VENUES
@@ -22,7 +21,7 @@ from pipelines.lib.workers import thunks
     group_name="levels",
     kinds={"duckdb", "python"},
     deps=[dg.AssetKey(["raw", "klines"]), dg.AssetKey(["raw", "open_interest"]), dg.AssetKey(["levels", "calibration"])],
-    partitions_def=daily_partitions,
+    partitions_def=symbol_day_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=DUCKDB_POOL,
 )
@@ -32,7 +31,7 @@ def objective_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource, 
     liquidation price, kept until price fills it or it expires (30 days). One row per level standing
     on the partition day, per preset ('default': 10/25/50/100x with exchange margin; 'leviathan':
     25/50/100x with base × (1 ∓ 1/L)), per venue with OI and 'all' venues aggregated in USD."""
-    specs = watchlist.specs()
+    specs = watchlist.partition_specs(context)
     summaries, panels = [], []
     with warehouse(duckdb) as con:
         work = SymbolDays(context, con, ["levels", "objective"], upstream=(["raw", "klines"], ["raw", "open_interest"]))
@@ -56,7 +55,7 @@ def objective_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource, 
                 rows, day_bars = done
                 active = rows[rows["status"] == "active"]
                 shown = active[(active["preset"] == "default") & (active["venue"] == ALL_VENUES)]
-                work.count(day, row_count=len(rows), active_long=int((active["side"] == "long").sum()),
+                work.count(spec.symbol, day, row_count=len(rows), active_long=int((active["side"] == "long").sum()),
                            active_short=int((active["side"] == "short").sum()),
                            active_long_usd=float(shown.loc[shown["side"] == "long", "notional_usd"].sum()),
                            active_short_usd=float(shown.loc[shown["side"] == "short", "notional_usd"].sum()))

@@ -10,8 +10,7 @@ from dagster_duckdb import DuckDBResource
 
 from indicators.leaderboard import METRICS
 from indicators.quality import window_length
-from pipelines.defs.ingest.assets import partition_days
-from pipelines.defs.partitions import daily_partitions
+from pipelines.defs.partitions import partition_days, symbol_day_partitions
 from pipelines.defs.resources import DUCKDB_POOL, WatchlistResource, warehouse
 from pipelines.defs.symbol_days import SymbolDays
 from pipelines.lib import leaderboard as lb
@@ -41,7 +40,7 @@ def leaderboard_rows(board: lb.Leaderboard, symbol: str, as_of: dt.date) -> pd.D
     key=["levels", "leaderboard"], group_name="levels", kinds={"duckdb", "python"},
     deps=[dg.AssetKey(["raw", "klines"]), dg.AssetKey(["raw", "open_interest"]), dg.AssetKey(["raw", "liquidations"]),
           dg.AssetKey(["raw", "liquidation_history"])],
-    partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run(), pool=DUCKDB_POOL,
+    partitions_def=symbol_day_partitions, backfill_policy=dg.BackfillPolicy.single_run(), pool=DUCKDB_POOL,
 )
 def level_leaderboard(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlist: WatchlistResource) -> dg.MaterializeResult:
     """Per symbol, every registered model (indicators/models/) on the 30 days ending on the run's
@@ -57,7 +56,7 @@ def level_leaderboard(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
     with warehouse(duckdb) as con:
         work = SymbolDays(context, con, ["levels", "leaderboard"])
         prepared: list[lb.Prepared] = []
-        for spec in watchlist.specs():
+        for spec in watchlist.partition_specs(context):
             def read(spec=spec):
                 try:
                     prepared.append(lb.prepare(con, spec.symbol, list(spec.listings), start, day, spec.interval))

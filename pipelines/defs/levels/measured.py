@@ -72,7 +72,7 @@ def measured_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource, w
             frame.insert(0, "as_of", day)
             frame.insert(1, "symbol", spec.symbol)
             replace_as_of(con, table, day, spec.symbol, frame)
-        work.count(day, snapshots=len(scans))
+        work.count(spec.symbol, day, snapshots=len(scans))
         return rows
 
     return _for_each_day(context, duckdb, watchlist, "levels.measured", build, upstream=(POSITIONS,),

@@ -7,8 +7,7 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from indicators.quality import verdict, window_length
-from pipelines.defs.ingest.assets import partition_days
-from pipelines.defs.partitions import daily_partitions
+from pipelines.defs.partitions import partition_days, symbol_day_partitions
 from pipelines.defs.resources import DUCKDB_POOL, WatchlistResource, warehouse
 from pipelines.lib.charts import markdown_image
 from pipelines.lib.progress import report
@@ -32,7 +31,7 @@ def quality_rows(report: pd.DataFrame, span: str) -> pd.DataFrame:
     key=["levels", "quality"], group_name="levels", kinds={"duckdb", "python"},
     deps=[dg.AssetKey(["levels", "objective"]), dg.AssetKey(["levels", "behavioral"]), dg.AssetKey(["raw", "liquidations"]),
           dg.AssetKey(["raw", "klines"])],
-    partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run(), pool=DUCKDB_POOL,
+    partitions_def=symbol_day_partitions, backfill_policy=dg.BackfillPolicy.single_run(), pool=DUCKDB_POOL,
 )
 def level_quality(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlist: WatchlistResource) -> dg.MaterializeResult:
     """Scorecard per symbol, model and day (plus a rolling 7 days): do the levels standing before
@@ -40,7 +39,7 @@ def level_quality(context: dg.AssetExecutionContext, duckdb: DuckDBResource, wat
     capture, partial rank correlation after the window's own range, day-resampled 95 % intervals —
     next to three baselines (range only, fixed bands, price-only placebo) and a plain verdict."""
     shown = None
-    specs = watchlist.specs()
+    specs = watchlist.partition_specs(context)
     with warehouse(duckdb) as con:
         work = SymbolDays(context, con, ["levels", "quality"], upstream=(["levels", "objective"], ["levels", "behavioral"]))
         for day in partition_days(context):

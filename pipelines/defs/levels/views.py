@@ -11,8 +11,7 @@ from dagster_duckdb import DuckDBResource
 from indicators.measured import as_levels
 from indicators.behavioral import BehavioralParams, compute_pools, pools_for_day, warmup_bars
 from indicators.views import bin_width, clusters, heatmap, largest_liquidations, liquidation_map, liquidation_stats, max_pain
-from pipelines.defs.ingest.assets import partition_days
-from pipelines.defs.partitions import daily_partitions
+from pipelines.defs.partitions import partition_days, symbol_day_partitions
 from pipelines.defs.resources import DUCKDB_POOL, WatchlistResource, warehouse
 from pipelines.lib.margin import ALL_VENUES
 from pipelines.lib.market import INTERVAL_SECONDS, IntervalMismatch, load_klines, mismatch_message, price_klines, price_venue
@@ -61,7 +60,7 @@ def _for_each_day(context, duckdb, watchlist, table: str, build, upstream: tuple
     same symbol-day, is noted for it alone and the other symbols go on.
     """
     counts = []
-    specs = watchlist.specs()
+    specs = watchlist.partition_specs(context)
     with warehouse(duckdb) as con:
         work = SymbolDays(context, con, list(context.asset_key.path), upstream)
         for day in partition_days(context):
@@ -76,7 +75,7 @@ def _for_each_day(context, duckdb, watchlist, table: str, build, upstream: tuple
                     return len(rows)
 
                 n = work.run(spec.symbol, day, one)
-                work.count(day, row_count=n or 0)
+                work.count(spec.symbol, day, row_count=n or 0)
                 counts.append({"day": day.isoformat(), "symbol": spec.symbol, "rows": n if n is not None else 0,
                                "failed": n is None})
             report(context, f"{day} {table}: {sum(c['rows'] for c in counts if c['day'] == day.isoformat())} rows")
@@ -96,7 +95,7 @@ def _for_each_day(context, duckdb, watchlist, table: str, build, upstream: tuple
 def _asset(name: str, deps: list[list[str]], description: str):
     return dg.asset(
         key=["levels", name], group_name="levels", kinds={"duckdb", "python"}, description=description,
-        deps=[dg.AssetKey(d) for d in deps], partitions_def=daily_partitions,
+        deps=[dg.AssetKey(d) for d in deps], partitions_def=symbol_day_partitions,
         backfill_policy=dg.BackfillPolicy.single_run(), pool=DUCKDB_POOL,
     )
 
