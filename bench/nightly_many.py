@@ -97,7 +97,8 @@ def steps(result) -> dict[str, float]:
     import dagster as dg
 
     started, spent = {}, defaultdict(float)
-    for entry in dg.DagsterInstance.get().all_logs(result.run_id):
+    ids = getattr(result, "run_ids", [result.run_id])  # one run per symbol: their steps' seconds add up
+    for entry in (e for run_id in ids for e in dg.DagsterInstance.get().all_logs(run_id)):
         event = entry.dagster_event
         if event is None:
             continue
@@ -113,19 +114,26 @@ def run(start: dt.date, end: dt.date, ingest_only: bool = False):
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     from pipelines.cli import load_definitions, run_days
-    from pipelines.lib.paths import data_root, landing_root
+    from pipelines.defs.partitions import add_symbols, partition_key
+    from pipelines.lib.paths import data_root, landing_root, watchlist_path
+    from pipelines.lib.watchlist import load_watchlist
 
     began = time.perf_counter()
     if ingest_only:
         defs = load_definitions()
         job = defs.resolve_job_def("nightly")
+        instance = dg.DagsterInstance.get()
+        names = [spec.symbol for spec in load_watchlist(watchlist_path()).select(None)]
+        add_symbols(instance, names)
         keys = [k for k in job.asset_layer.executable_asset_keys if k.path[0] == "raw"]
         result = job.execute_in_process(
             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
                         "resources": {"market_source": {"config": {"mode": "files", "files_root": str(data_root()),
                                                                    "landing_root": str(landing_root())}}}},
-            instance=dg.DagsterInstance.get(), asset_selection=keys, raise_on_error=False,
-            tags={ASSET_PARTITION_RANGE_START_TAG: start.isoformat(), ASSET_PARTITION_RANGE_END_TAG: end.isoformat()})
+            instance=instance, asset_selection=keys, raise_on_error=False,
+            # one run over the rectangle days x every symbol (neighbours: added in this order to a fresh instance)
+            tags={ASSET_PARTITION_RANGE_START_TAG: str(partition_key(names[0], start)),
+                  ASSET_PARTITION_RANGE_END_TAG: str(partition_key(names[-1], end))})
     else:
         result = run_days(start, end, log_level="CRITICAL", source="files")
     elapsed = time.perf_counter() - began

@@ -176,6 +176,38 @@ def test_two_writers_of_the_same_partition_leave_one_whole_result(tmp_path):
     assert seen <= {(0, None, None), (288, 1.0, 1.0), (288, 2.0, 2.0)}
 
 
+def _scan_writer(root: str, first: int, rounds: int) -> None:
+    """`rounds` scans (snapshots first, first+2, …) of one venue-day, each its own write, as a symbol's run stores them."""
+    from pipelines.lib.warehouse import replace_in_transaction
+
+    lake = Lake(root)
+    with lake.connect() as con:
+        for i in range(first, first + 2 * rounds, 2):
+            ts = dt.datetime(2026, 1, 1) + dt.timedelta(minutes=i)
+            row = pd.DataFrame([{"venue": "hyperliquid", "snapshot_ts": ts, "scan_end": ts, "kind": "hot", "addresses_read": 1,
+                                 "addresses_failed": 0, "positions": 0, "source": f"scan {i}"}])
+            replace_in_transaction(con, [("delete from raw.position_scans where venue = ? and snapshot_ts = ?", ["hyperliquid", ts])],
+                                   [("raw.position_scans", row)])
+
+
+def test_two_writers_adding_different_rows_to_one_partition_keep_both(tmp_path):
+    """Two symbols' runs store rows of the same venue-day partition at once (a Hyperliquid scan): on a local
+    lake each write locks the partition from reading it to moving the new file in, so no row is lost."""
+    root = str(tmp_path / "lake")
+    Lake(root).ensure()
+    ctx = multiprocessing.get_context("spawn")
+    writers = [ctx.Process(target=_scan_writer, args=(root, first, 25)) for first in (0, 1)]
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join()
+        assert w.exitcode == 0
+    with Lake(root).connect() as con:
+        minutes = [r[0] for r in con.execute("select minute(snapshot_ts) from raw.position_scans order by 1").fetchall()]
+    assert minutes == list(range(50))  # both writers' 25 scans, in one partition file
+    assert len(list((tmp_path / "lake" / "raw.position_scans").rglob("part.parquet"))) == 2  # the day's and the schema's
+
+
 @pytest.fixture
 def s3_lake(monkeypatch):
     """moto's S3 server on loopback, a bucket, and the environment an S3 lake reads."""

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 from pathlib import Path
+from urllib.parse import quote
 
 import dagster as dg
 import pytest
@@ -112,12 +113,12 @@ def test_each_partition_of_a_single_run_backfill_shows_its_own_numbers_formatted
 
     warehouse = ui[3] / "warehouse.duckdb"
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        stored = dict(con.execute(f"select as_of::varchar, count(*) from {table} where as_of between ? and ? group by 1",
-                                  list(DAYS)).fetchall())
+        stored = dict(con.execute(f"select as_of::varchar, count(*) from {table} where as_of between ? and ? and symbol = 'BTC' "
+                                  "group by 1", list(DAYS)).fetchall())
     assert len(set(stored.values())) == 2  # the two days differ, so a copied number would show
     for day in DAYS:
-        page = open_page(browser, ui, f"/assets/{asset}?view=events&partition={day.isoformat()}")
-        page.get_by_text(f"Partition {day.isoformat()}").first.wait_for(timeout=20000)
+        page = open_page(browser, ui, f"/assets/{asset}?view=events&partition={quote(f'{day}|BTC')}")  # a symbol-day
+        page.get_by_text(re.compile(f"Partition {day.isoformat()}.*BTC")).first.wait_for(timeout=20000)
         rows = metadata_rows(page)
         assert rows["dagster/row_count"].replace(",", "") == str(stored[day.isoformat()])
         assert not [value for value in rows.values() if SCIENTIFIC.search(value)], rows
@@ -129,7 +130,7 @@ def test_each_partition_of_a_single_run_backfill_shows_its_own_numbers_formatted
 
 @pytest.mark.parametrize("entry", ["heatmap", "heatmap_30d", "liquidation_map"])
 def test_each_picture_is_its_own_metadata_entry_and_opens_inline_without_cropping(ui, browser, entry):
-    page = open_page(browser, ui, f"/assets/exports/pictures?view=events&partition={DAYS[-1].isoformat()}")
+    page = open_page(browser, ui, f"/assets/exports/pictures?view=events&partition={quote(f'{DAYS[-1]}|BTC')}")
     row = page.locator("tr", has=page.locator("td", has_text=re.compile(f"^{entry}$")))
     row.get_by_text("[Show Markdown]").click()
     image = page.locator('img[src^="data:image/png"]').first
