@@ -224,7 +224,7 @@ def preflight(start: dt.date, end: dt.date, symbols: list[str] | None) -> list[s
     """Check what a run needs before launching it; returns the run's symbols.
 
     The days must be partitions (from the partition start to yesterday UTC), the symbols in the
-    watchlist, and the warehouse file (if any) a DuckDB database.
+    watchlist, the warehouse file (if any) a DuckDB database and LIQLEVELS_PARALLEL_RUNS a count.
     """
     from pipelines.defs.partitions import PARTITION_START, last_partition_day
     from pipelines.lib.warehouse import WarehouseFileError, check_warehouse_file
@@ -241,6 +241,12 @@ def preflight(start: dt.date, end: dt.date, symbols: list[str] | None) -> list[s
     try:
         check_warehouse_file(warehouse_path())
     except WarehouseFileError as exc:
+        raise PreflightError(str(exc)) from None
+    from pipelines.lib.deployment import DeploymentError, parallel_runs_from_env
+
+    try:
+        parallel_runs_from_env()
+    except DeploymentError as exc:
         raise PreflightError(str(exc)) from None
     return chosen
 

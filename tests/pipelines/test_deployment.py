@@ -31,3 +31,22 @@ def test_settings_that_cannot_work_are_refused(monkeypatch, env, message):
         monkeypatch.setenv(name, value)
     with pytest.raises(DeploymentError, match=message):
         executor_from_env()
+
+
+@pytest.mark.parametrize("value, expected", [(None, 1), ("", 1), ("3", 3)])
+def test_parallel_runs_from_the_environment(monkeypatch, value, expected):
+    from pipelines.lib.deployment import parallel_runs_from_env
+
+    monkeypatch.delenv("LIQLEVELS_PARALLEL_RUNS", raising=False)
+    if value is not None:
+        monkeypatch.setenv("LIQLEVELS_PARALLEL_RUNS", value)
+    assert parallel_runs_from_env() == expected
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1"])
+def test_parallel_runs_that_cannot_work_are_refused(monkeypatch, value):
+    from pipelines.lib.deployment import parallel_runs_from_env
+
+    monkeypatch.setenv("LIQLEVELS_PARALLEL_RUNS", value)
+    with pytest.raises(DeploymentError, match="LIQLEVELS_PARALLEL_RUNS must be a whole number"):
+        parallel_runs_from_env()

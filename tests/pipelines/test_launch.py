@@ -187,4 +187,36 @@ def test_run_refuses_days_before_the_first_partition_and_unknown_symbols():
     assert early.returncode == 2 and "outside the allowed range 2019-09-01" in early.stderr
     unknown = run("demo", "--symbols", "DOGE")
     assert unknown.returncode == 2 and "symbol DOGE is not in the watchlist" in unknown.stderr
-    assert "Traceback" not in unknown.stderr + early.stderr
+    parallel = run("demo", "--symbols", "BTC", env={"LIQLEVELS_PARALLEL_RUNS": "two"})
+    assert parallel.returncode == 2 and "LIQLEVELS_PARALLEL_RUNS must be a whole number" in parallel.stderr
+    assert "Traceback" not in unknown.stderr + early.stderr + parallel.stderr
+
+
+def test_a_symbols_blocking_check_stops_its_own_exports_and_not_another_symbols(tmp_path):
+    """Partitions are symbol-days and `liqlevels demo` makes one run per symbol: BTC's broken candle fails
+    BTC's blocking klines check (its levels and exports are withheld) while ETH's run exports as usual."""
+    import shutil
+
+    import pandas as pd
+
+    from tests.conftest import BUNDLED_DATA
+
+    root = tmp_path / "data"
+    shutil.copytree(BUNDLED_DATA, root)
+    path = root / "klines" / "binance" / "BTC.parquet"
+    klines = pd.read_parquet(path)
+    target = klines.index[klines.ts == pd.Timestamp("2026-03-05 05:00", tz="UTC")][0]
+    klines.loc[target, "high"] = klines.loc[target, "low"] * 0.9
+    klines.to_parquet(path)
+    done = run("demo", "--start", "2026-03-05", "--end", "2026-03-05", "--symbols", "BTC", "ETH", "--data", str(root), timeout=600)
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "2 runs, tag liqlevels/batch=" in done.stdout
+    exports = Path(os.environ["LIQLEVELS_EXPORTS"]) / "2026-03-05"
+    assert (exports / "ETH" / "levels.csv").is_file() and (exports / "ETH" / "ETH_liquidation_levels.pine").is_file()
+    assert not (exports / "BTC").exists()
+    with duckdb.connect(os.environ["LIQLEVELS_WAREHOUSE"], read_only=True) as con:
+        checks = dict(con.execute("select symbol, bool_and(success) from ops.validation_results where table_name = 'raw.klines' "
+                                  "and blocking group by symbol").fetchall())
+        levels = dict(con.execute("select symbol, count(*) from levels.objective where as_of = '2026-03-05' group by 1").fetchall())
+    assert checks == {"BTC": False, "ETH": True}
+    assert set(levels) == {"ETH"}
