@@ -254,7 +254,8 @@ def build_check(table: str, name: str = "suite") -> dg.AssetChecksDefinition:
         everything = pd.concat([r for r, _, _ in per_partition.values()], ignore_index=True)
         failed = everything[~everything["success"]] if len(everything) else everything
         passed, severity = outcome(everything)
-        report(context, f"{table} checks: {len(symbols)} symbols x {len(days)} days, {rows} rows, "
+        named = ", ".join(symbols) if len(symbols) <= 3 else f"{len(symbols)} symbols"
+        report(context, f"{table} checks: {named}, {len(days)} days, {rows:,} rows, "
                         f"{failed[['day']].drop_duplicates().shape[0] if len(failed) else 0} days with failures "
                         f"({'none' if passed else 'blocking' if severity == dg.AssetCheckSeverity.ERROR else 'warnings only'})")
         if len(per_partition) == 1:
