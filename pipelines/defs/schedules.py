@@ -2,7 +2,7 @@ import datetime as dt
 
 import dagster as dg
 
-from pipelines.defs.partitions import SYMBOLS, last_partition_day, partition_key
+from pipelines.defs.partitions import add_symbols, last_partition_day, partition_key
 
 # Everything, for the nightly partitions: ingest, then (as they land) levels, checks and exports.
 # (Not the landing group: the Hyperliquid OI poll and position scans run on their own schedules.)
@@ -22,10 +22,7 @@ def nightly_requests(instance: dg.DagsterInstance, symbols: list[str], day: dt.d
     become keys of the symbol dimension here: a new symbol needs no code."""
     # A schedule cannot return dynamic-partition requests (only sensors can): the keys are added through
     # the instance, which is what such a request does.
-    known = set(instance.get_dynamic_partitions(SYMBOLS))
-    new = [s for s in symbols if s not in known]
-    if new:
-        instance.add_dynamic_partitions(SYMBOLS, new)
+    add_symbols(instance, symbols)
     return [dg.RunRequest(run_key=str(partition_key(symbol, day)), partition_key=partition_key(symbol, day)) for symbol in symbols]
 
 

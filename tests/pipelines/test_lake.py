@@ -155,13 +155,19 @@ def _writer(root: str, close: float, rounds: int) -> None:
             replace_partition(con, Partition("klines", "binance", "BTC", day, "5m"), _klines(day, close=close), allow_shorter=True)
 
 
+def _started(target, arguments: list[tuple]) -> list:
+    """One spawned process per argument tuple, started."""
+    ctx = multiprocessing.get_context("spawn")
+    writers = [ctx.Process(target=target, args=args) for args in arguments]
+    for w in writers:
+        w.start()
+    return writers
+
+
 def test_two_writers_of_the_same_partition_leave_one_whole_result(tmp_path):
     root = str(tmp_path / "lake")
     Lake(root).ensure()
-    ctx = multiprocessing.get_context("spawn")
-    writers = [ctx.Process(target=_writer, args=(root, close, 15)) for close in (1.0, 2.0)]
-    for w in writers:
-        w.start()
+    writers = _started(_writer, [(root, close, 15) for close in (1.0, 2.0)])
     lake = Lake(root)
     seen = set()
     with lake.connect() as con:
@@ -195,10 +201,7 @@ def test_two_writers_adding_different_rows_to_one_partition_keep_both(tmp_path):
     lake each write locks the partition from reading it to moving the new file in, so no row is lost."""
     root = str(tmp_path / "lake")
     Lake(root).ensure()
-    ctx = multiprocessing.get_context("spawn")
-    writers = [ctx.Process(target=_scan_writer, args=(root, first, 25)) for first in (0, 1)]
-    for w in writers:
-        w.start()
+    writers = _started(_scan_writer, [(root, first, 25) for first in (0, 1)])
     for w in writers:
         w.join()
         assert w.exitcode == 0
