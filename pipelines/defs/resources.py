@@ -26,11 +26,14 @@ DUCKDB_POOL = None if lake_url() else "duckdb"
 
 
 @contextmanager
-def warehouse(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
+def warehouse(resource: DuckDBResource, context=None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection with the schema migrated to the current version.
 
     With a lake (`LIQLEVELS_LAKE`) the step reads and writes the lake through an in-memory DuckDB
     connection: it takes no lock on the warehouse file, so steps of any number of processes run at once.
+    Given the step's `context` of a partitioned run, that connection reads only the run's symbols'
+    partitions (what a symbol's step reads is its own), so a symbol-night costs the same in a lake of
+    8 symbols as of 500.
     A warehouse file that is not a DuckDB database fails the step at once, without retries.
     """
     url = lake_url()
@@ -39,7 +42,7 @@ def warehouse(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
             lake = lake_for(url)
         except LakeError as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from None
-        with lake.connect() as con:  # the same connection `warehouse.connect` gives on a lake
+        with lake.connect(_run_symbols(context)) as con:  # `warehouse.connect`'s connection, scoped to the run
             yield con
         return
     try:
@@ -49,6 +52,15 @@ def warehouse(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
     with resource.get_connection() as con:
         migrate(con)
         yield con
+
+
+def _run_symbols(context) -> list[str] | None:
+    """The symbols of a partitioned step's run; None (all) without a context or partitions."""
+    if context is None or not (context.has_partition_key or context.has_partition_key_range):
+        return None
+    from pipelines.defs.partitions import partition_symbols
+
+    return partition_symbols(context)
 
 
 class WatchlistResource(dg.ConfigurableResource):

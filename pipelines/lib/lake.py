@@ -18,6 +18,14 @@ Rules chosen where the issue is silent:
   old, none half-written; its rerun rewrites them all).
 - A partition whose rows are all deleted keeps a zero-row file, so a path readers saw stays readable.
 - Every table has a zero-row file under `<key>=__schema__/…`, so its view works before any data.
+- A step's connection reads only its run's symbols (`open(symbols=…)`): the view of a table with a
+  `symbol` key reads `…/symbol=<S>/…` for each of them (and `symbol=*`, the rows of no one symbol),
+  so a night's cost per symbol does not grow with the number of symbols in the lake (every query
+  used to list and open every partition file of the table, all symbols'). DuckDB refuses a list of
+  globs one of which matches nothing, so each scoped symbol gets a zero-row marker file of its own
+  (`…/symbol=<S>/<other keys>=__schema__/…`) before its view is made. Without symbols (the catalog,
+  notebooks, the CLI) views read the whole table. The paths are layout only: DuckDB does not read
+  values from them (`hive_partitioning = false`), so the files' typed columns stay the truth.
 - The schema is the warehouse's (its migrations run on an in-memory scratch database): primary keys
   and NOT NULL are enforced on each write as before, within the partitions written (every key
   includes the partition columns, so that is the whole table's check).
@@ -57,6 +65,7 @@ import pandas as pd
 # stays bounded while two writers of one partition always meet on the same lock.
 LOCK_STRIPES = 256
 SCHEMA_KEY = "__schema__"
+ANY_SYMBOL = "*"  # the symbol of rows that belong to no one symbol (a venue's orphan liquidations, old check rows)
 PART = "part.parquet"
 # Columns that record when something ran, not what it computed: left out of the content hash.
 WALL_CLOCK = ("applied_at", "recorded_at", "computed_at", "loaded_at")
@@ -168,6 +177,7 @@ class Lake:
             self.root = str(Path(self.url).expanduser().resolve())
         self._scratch: duckdb.DuckDBPyConnection | None = None
         self._ensured = False
+        self._marked: set[tuple[str, str]] = set()  # (table, symbol) whose marker file is known to exist
         self._lock = threading.Lock()
 
     # ---- paths -----------------------------------------------------------------------------------------
@@ -248,18 +258,47 @@ class Lake:
             Path(path).write_text(text)
 
     # ---- reading ---------------------------------------------------------------------------------------
-    def attach(self, con: duckdb.DuckDBPyConnection, replace: bool = True) -> None:
+    def attach(self, con: duckdb.DuckDBPyConnection, replace: bool = True, symbols: list[str] | None = None) -> None:
         """Create the schemas and one view per table over the lake on `con`, and mark `con` as lake-backed
-        (its writes through `pipelines.lib.warehouse.replace_in_transaction` then go to the lake)."""
+        (its writes through `pipelines.lib.warehouse.replace_in_transaction` then go to the lake).
+
+        `symbols`: the views of tables partitioned by symbol read only these symbols' files (and those of
+        symbol `*`); None reads every symbol."""
         self.ensure()
         self._register_fs(con)
         verb = "create or replace view" if replace else "create view if not exists"
         for schema in ("raw", "levels", "ops"):
             con.execute(f"create schema if not exists {schema}")
+        scope = None if symbols is None else sorted(set(symbols) | {ANY_SYMBOL})
         for table in self.tables():
-            con.execute(f"{verb} {table} as select * from read_parquet('{self.glob(table)}', hive_partitioning = false)")
+            sources = ", ".join(f"'{path}'" for path in self._sources(table, scope))
+            con.execute(f"{verb} {table} as select * from read_parquet([{sources}], hive_partitioning = false)")
         con.execute("set variable liqlevels_lake = ?", [self.url])
         _LAKES[self.url] = self  # writes through `con` use this instance (and its scratch database)
+
+    def _sources(self, table: str, scope: list[str] | None) -> list[str]:
+        """The globs a table's view reads: the whole table, or one per scoped symbol (each made sure to
+        match at least its zero-row marker: DuckDB refuses a glob of a list that matches nothing)."""
+        layout = LAYOUTS[table]
+        if scope is None or not any(column == "symbol" and not day for _, column, day in layout.keys):
+            return [self.glob(table)]
+        globs = []
+        for symbol in scope:
+            self._mark(table, symbol)
+            globs.append(f"{self.root}/{table}/" + "/".join(f"{name}={_path_value(symbol)}" if column == "symbol" else "*"
+                                                           for name, column, _ in layout.keys) + f"/{PART}")
+        return globs
+
+    def _mark(self, table: str, symbol: str) -> None:
+        """The zero-row marker file of `symbol` in `table` (once per process; a file that exists is kept)."""
+        if (table, symbol) in self._marked:
+            return
+        values = tuple(symbol if column == "symbol" else SCHEMA_KEY for _, column, _ in LAYOUTS[table].keys)
+        target = self.path(table, values)
+        if not self._exists(target):
+            with self._lock:
+                self._copy_out(self.scratch(), f"select * from {table} limit 0", target)
+        self._marked.add((table, symbol))
 
     def catalog(self, con: duckdb.DuckDBPyConnection, name: str) -> None:
         """Make the DuckDB file behind `con` a catalog of views over this lake (users' notebooks, the UI).
@@ -272,20 +311,21 @@ class Lake:
                             "over the lake; set LIQLEVELS_WAREHOUSE to a new file (or unset LIQLEVELS_LAKE)")
         self.attach(con)
 
-    def open(self) -> duckdb.DuckDBPyConnection:
-        """An in-memory DuckDB connection with the lake's views: no file lock, so any number of processes."""
+    def open(self, symbols: list[str] | None = None) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB connection with the lake's views: no file lock, so any number of processes.
+        `symbols`: read only these symbols' partitions (a step of a symbol's run); None: all."""
         con = duckdb.connect(":memory:")
         try:
-            self.attach(con)
+            self.attach(con, symbols=symbols)
         except Exception:
             con.close()
             raise
         return con
 
     @contextlib.contextmanager
-    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def connect(self, symbols: list[str] | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
         """`open()` as a context: the connection is closed on the way out."""
-        con = self.open()
+        con = self.open(symbols)
         try:
             yield con
         finally:

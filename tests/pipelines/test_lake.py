@@ -16,7 +16,7 @@ from pipelines.lib import lake as lake_module
 from pipelines.lib.lake import Lake, LakeError, table_hashes
 from pipelines.lib.warehouse import Partition, connect, ensure_catalog, replace_as_of, replace_notes, replace_partition, upsert_partition
 from tests.conftest import LEVEL_DAY
-from tests.pipelines.dagster_helpers import run_range
+from tests.pipelines.dagster_helpers import materialize_day, run_range
 
 REJECTS = ["table_name", "venue", "symbol", "day", "source", "field", "reason", "payload"]
 
@@ -61,6 +61,32 @@ def test_writes_give_the_duckdb_files_tables(tmp_path, monkeypatch):
     assert not list((tmp_path / "lake/.tmp").iterdir())  # every staged file was moved into place
 
 
+def test_a_symbols_connection_reads_only_that_symbols_partitions(tmp_path):
+    """A step of BTC's run reads BTC's files (and the rows of no one symbol), never ETH's: an unreadable
+    ETH file breaks a whole-table read but not BTC's; a symbol with no rows yet reads as empty, and
+    rows it writes through that connection are seen by it at once."""
+    day = dt.date(2026, 1, 1)
+    lake = Lake(str(tmp_path / "lake"))
+    with lake.connect() as con:
+        for symbol in ("BTC", "ETH"):
+            replace_partition(con, Partition("klines", "binance", symbol, day, "5m"), _klines(day, symbol=symbol))
+        replace_notes(con, "levels/objective", "*", day, [("warning", "venue-wide")])
+    (tmp_path / "lake/raw.klines/venue=binance/symbol=ETH/date=2026-01-01/part.parquet").write_bytes(b"not parquet")
+    with lake.connect(["BTC"]) as con:
+        assert con.execute("select symbol, count(*) from raw.klines group by 1").fetchall() == [("BTC", 288)]
+        assert con.execute("select symbol from ops.asset_notes").fetchall() == [("*",)]
+    with lake.connect() as con, pytest.raises(duckdb.Error, match="ETH"):
+        con.execute("select count(*) from raw.klines").fetchall()
+    with lake.connect(["SOL"]) as con:
+        assert con.execute("select count(*) from raw.klines").fetchone() == (0,)
+        assert con.execute("select count(*) from levels.objective").fetchone() == (0,)
+        replace_partition(con, Partition("klines", "binance", "SOL", day, "5m"), _klines(day, 12, symbol="SOL"))
+        assert con.execute("select symbol, count(*) from raw.klines group by 1").fetchall() == [("SOL", 12)]
+    # the markers that keep an empty symbol's view readable hold no rows
+    marker = tmp_path / "lake/raw.klines/venue=__schema__/symbol=SOL/date=__schema__/part.parquet"
+    assert duckdb.connect().execute(f"select count(*) from read_parquet('{marker}')").fetchall() == [(0,)]
+
+
 def table_hashes_of(lake: Lake) -> dict:
     with lake.connect() as con:
         return table_hashes(con)
@@ -85,6 +111,22 @@ def test_a_run_on_the_lake_equals_the_run_on_the_duckdb_file(tmp_path, monkeypat
     assert expected["levels.objective"][0] > 0 and expected["raw.klines"][0] > 0
     assert not (tmp_path / "unused.duckdb").exists()  # steps on a lake never open the DuckDB file
     print(f"file {file_seconds:.1f} s, lake {lake_seconds:.1f} s")
+
+
+def test_a_symbols_run_never_opens_another_symbols_files(tmp_path, monkeypatch):
+    """On a lake, BTC's run reads BTC's partitions only (its steps' connections are scoped to the run's
+    symbols): an unreadable ETH file does not touch BTC's night; ETH's own run trips over it."""
+    monkeypatch.setenv("LIQLEVELS_LAKE", str(tmp_path / "lake"))
+    assert materialize_day(tmp_path / "unused.duckdb", LEVEL_DAY, ("ingest",), symbols=["BTC", "ETH"]).success
+    broken = sorted((tmp_path / "lake/raw.klines").glob("venue=*/symbol=ETH/date=*/part.parquet"))[-1]
+    broken.write_bytes(b"not parquet")
+    assert materialize_day(tmp_path / "unused.duckdb", LEVEL_DAY, ("ingest", "levels"), symbols=["BTC"]).success
+    with Lake(str(tmp_path / "lake")).connect(["BTC"]) as con:
+        assert con.execute("select count(*) from levels.objective where symbol = 'BTC'").fetchall()[0][0] > 0
+    failed = materialize_day(tmp_path / "unused.duckdb", LEVEL_DAY, ("ingest", "levels"), symbols=["ETH"], raise_on_error=False)
+    assert not failed.success
+    causes = [e.event_specific_data.error.cause for e in failed.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert any(str(broken) in cause.message for cause in causes if cause)
 
 
 def test_the_catalog_file_holds_views_over_the_lake(tmp_path, monkeypatch):

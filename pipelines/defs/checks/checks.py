@@ -231,7 +231,7 @@ def build_check(table: str, name: str = "suite") -> dg.AssetChecksDefinition:
     def _check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource):
         days, symbols = partition_days(context), partition_symbols(context)
         per_partition, rows, quarantined = {}, 0, 0
-        with warehouse(duckdb) as con:
+        with warehouse(duckdb, context) as con:
             for symbol in symbols:
                 parts, day_rows = [], {}
                 for chunk in day_chunks(con, query, table, days, symbol):

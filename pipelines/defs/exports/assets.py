@@ -76,7 +76,7 @@ def level_files(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watch
     day's manifest.json (SHA-256 and row count of every file) and exports/latest/<SYMBOL>/."""
     written = []
     specs = watchlist.partition_specs(context)
-    with warehouse(duckdb) as con:
+    with warehouse(duckdb, context) as con:
         work = SymbolDays(context, con, LEVEL_FILES_KEY, upstream=(["levels", "objective"], ["levels", "behavioral"]))
         for day in partition_days(context):
             for spec in specs:
@@ -117,7 +117,7 @@ def pine_scripts(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watc
     all venues) and behavioral pools of the price venue, each ranked by strength within its method."""
     written = []
     specs = watchlist.partition_specs(context)
-    with warehouse(duckdb) as con:
+    with warehouse(duckdb, context) as con:
         work = SymbolDays(context, con, ["exports", "pine_scripts"], upstream=(LEVEL_FILES_KEY,))
         for day in partition_days(context):
             for spec in specs:
@@ -171,7 +171,7 @@ def pictures(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchlis
     specs = watchlist.partition_specs(context)
     days = list(partition_days(context))
     jobs = []
-    with warehouse(duckdb) as con:
+    with warehouse(duckdb, context) as con:
         work = SymbolDays(context, con, ["exports", "pictures"],
                           upstream=(["levels", "heatmap"], ["levels", "liquidation_map"], ["levels", "max_pain"]))
 

@@ -171,7 +171,7 @@ def _ingest(
     notes = DayNotes(context, table)
     counts = {(spec.symbol, day): {"rows": 0, "rejects": 0} for spec, _ in listings for day in days}
     venue_rejects: dict[dt.date, int] = {}
-    with warehouse(duckdb) as con:
+    with warehouse(duckdb, context) as con:
         if live:
             last_rows = _ingest_live(con, table, listings, days, market_source, faults, notes, counts, skipped, venue_rejects)
         else:

@@ -147,7 +147,7 @@ def positions(context: dg.AssetExecutionContext, duckdb: DuckDBResource, watchli
     symbols = sorted(set(coins.values()))
     notes = DayNotes(context, "positions")
     per_day = {}
-    with warehouse(duckdb) as con:
+    with warehouse(duckdb, context) as con:
         for day in partition_days(context):
             counts = {"scans": 0, "row_count": 0, "rejects": 0, "failed_reads": 0, "kept": 0}
             for symbol in symbols:

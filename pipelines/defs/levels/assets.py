@@ -33,7 +33,7 @@ def objective_levels(context: dg.AssetExecutionContext, duckdb: DuckDBResource, 
     25/50/100x with base × (1 ∓ 1/L)), per venue with OI and 'all' venues aggregated in USD."""
     specs = watchlist.partition_specs(context)
     summaries, panels = [], []
-    with warehouse(duckdb) as con:
+    with warehouse(duckdb, context) as con:
         work = SymbolDays(context, con, ["levels", "objective"], upstream=(["raw", "klines"], ["raw", "open_interest"]))
         for day in partition_days(context):
             read: list[tuple] = []

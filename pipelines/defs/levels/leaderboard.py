@@ -53,7 +53,7 @@ def level_leaderboard(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
     day = max(partition_days(context))
     start = day - dt.timedelta(days=lb.ROLLING_DAYS - 1)
     shown = []
-    with warehouse(duckdb) as con:
+    with warehouse(duckdb, context) as con:
         work = SymbolDays(context, con, ["levels", "leaderboard"])
         prepared: list[lb.Prepared] = []
         for spec in watchlist.partition_specs(context):

@@ -40,7 +40,7 @@ def level_quality(context: dg.AssetExecutionContext, duckdb: DuckDBResource, wat
     next to three baselines (range only, fixed bands, price-only placebo) and a plain verdict."""
     shown = None
     specs = watchlist.partition_specs(context)
-    with warehouse(duckdb) as con:
+    with warehouse(duckdb, context) as con:
         work = SymbolDays(context, con, ["levels", "quality"], upstream=(["levels", "objective"], ["levels", "behavioral"]))
         for day in partition_days(context):
             for spec in specs:

@@ -61,7 +61,7 @@ def _for_each_day(context, duckdb, watchlist, table: str, build, upstream: tuple
     """
     counts = []
     specs = watchlist.partition_specs(context)
-    with warehouse(duckdb) as con:
+    with warehouse(duckdb, context) as con:
         work = SymbolDays(context, con, list(context.asset_key.path), upstream)
         for day in partition_days(context):
             for spec in specs:
