@@ -68,6 +68,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, action="append", help="worker counts (repeatable; default 1, 2, 4)")
     parser.add_argument("--executor", action="append", choices=["runs", "multiprocess", "celery"], help="default runs and celery")
     parser.add_argument("--history", type=int, default=3, help="days of raw history before the night (default 3)")
+    parser.add_argument("--keep-history", metavar="DIR", help="keep each N's history lake in DIR and reuse it when there "
+                        "(the synthetic data are deterministic; delete DIR after changing the code that writes them)")
     parser.add_argument("--history-runs", type=int, default=2, help="symbol runs at once while ingesting the history (default 2)")
     args = parser.parse_args()
     from tests.pipelines.scale_harness import CeleryWorker, instance_home, run_env
@@ -88,11 +90,19 @@ def main() -> None:
             bars = market_files(work / "data", symbols(n), first, NIGHT, "5m")
             (work / "watchlist.toml").write_text(watchlist(symbols(n), "5m"))
             source = ["--data", str(work / "data"), "--watchlist", str(work / "watchlist.toml")]
-            # the history is set-up, not measured: its symbol runs go two at a time (the same lake as one by one)
-            env = run_env(work / "history", work / "lake", instance_home(work / "history" / "home", deploy=False),
-                          extra={"LIQLEVELS_PARALLEL_RUNS": str(args.history_runs)})
-            history_s, _ = timed(["demo", "--start", first.isoformat(), "--end", (NIGHT - dt.timedelta(days=1)).isoformat(), *source],
-                                 env, work / "history.log")
+            saved = Path(args.keep_history) / f"n{n}-h{args.history}" if args.keep_history else None
+            if saved is not None and (saved / "lake" / "_lake.json").is_file():  # a history made by an earlier run of this bench
+                shutil.copytree(saved / "lake", work / "lake")
+                history_s = float((saved / "history_s").read_text())
+            else:
+                # the history is set-up, not measured: its symbol runs go two at a time (the same lake as one by one)
+                env = run_env(work / "history", work / "lake", instance_home(work / "history" / "home", deploy=False),
+                              extra={"LIQLEVELS_PARALLEL_RUNS": str(args.history_runs)})
+                history_s, _ = timed(["demo", "--start", first.isoformat(), "--end", (NIGHT - dt.timedelta(days=1)).isoformat(), *source],
+                                     env, work / "history.log")
+                if saved is not None:
+                    shutil.copytree(work / "lake", saved / "lake")
+                    (saved / "history_s").write_text(f"{history_s:.1f}")
             before = lake_rows(work / "lake")
             print(f"{n} symbols × 4 venues: {bars:,} bars of 5m files; {args.history} days of history in {history_s:.1f} s", flush=True)
             reference = None

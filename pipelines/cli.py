@@ -70,8 +70,8 @@ def run_days(start: dt.date, end: dt.date, symbols: list[str] | None = None, log
     """Materialize every asset for the days [start, end]: one run per symbol (its partitions
     `<day>|<symbol>` for those days, a single-run range), all tagged `liqlevels/batch`.
 
-    `LIQLEVELS_PARALLEL_RUNS` (default 1) runs that many symbols at once, each in a run worker process
-    of its own (`dagster api execute_run`); with 1 they run one after another in this process. Runs are
+    `LIQLEVELS_PARALLEL_RUNS` (default 1) runs that many symbols at once, in that many run worker
+    processes (`run_in_workers`); with 1 they run one after another in this process. Runs are
     tagged with this process's pid and host, so a later start can tell a killed run from a running one
     (`pipelines.launch`). `http` overrides market_source's timeout/retries/backoff.
     """
@@ -149,51 +149,73 @@ def execute_elsewhere(job, run_config: dict, tags: dict, run_id: str | None):
 
 def run_in_workers(instance, job, run_config: dict, symbols: list[str], ids: list[str], start: dt.date, end: dt.date,
                    common: dict, parallel: int, batch: str) -> RunsResult:
-    """The symbols' runs, `parallel` at a time, each in a run worker process of its own: Dagster's
-    `dagster api execute_run` (what its default run launcher starts), so a run here is a run there.
+    """The symbols' runs, `parallel` at a time, in `parallel` run worker processes that take the runs
+    one after another from a queue. Each run executes as Dagster's run worker executes it (the body of
+    `dagster api execute_run`: the run's events, its cancellation thread, its exit status), so a run
+    here is a run there; the process is kept for the next run because starting one (imports, the
+    definitions, compiled indicators) costs seconds per run, more than many small runs themselves.
     Workers die with this process (PR_SET_PDEATHSIG): a stopped `liqlevels run` leaves none behind."""
-    import subprocess
+    import multiprocessing
+    import queue as queues
 
     import dagster as dg
-    from dagster._grpc.types import ExecuteRunArgs
-    from dagster._serdes import serialize_value
 
     from pipelines.defs.partitions import range_tags
     from pipelines.definitions import nightly_job
 
-    recon = dg.reconstructable(nightly_job)
-    origin = recon.get_python_origin()
-    pending = []
+    origin = dg.reconstructable(nightly_job).get_python_origin()
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: nothing of this process's threads or files
+    todo, done = context.Queue(), context.Queue()
+    symbol_of = {}
     for symbol, one_id in zip(symbols, ids):
         instance.create_run_for_job(job_def=job, run_config=run_config, run_id=one_id, job_code_origin=origin,
                                     tags={**range_tags(start, end, symbol), **common})
-        pending.append((symbol, one_id))
-    running: dict[str, tuple[str, subprocess.Popen, float]] = {}
+        symbol_of[one_id] = symbol
+        todo.put(one_id)
+    workers = [context.Process(target=run_worker, args=(todo, done), name=f"liqlevels-run-worker-{i}")
+               for i in range(min(parallel, len(ids)))]
+    for _ in workers:
+        todo.put(None)  # one stop mark per worker, after the runs
     ok: dict[str, bool] = {}
     progress = logging.getLogger("liqlevels.progress")
     try:
-        while pending or running:
-            while pending and len(running) < parallel:
-                symbol, one_id = pending.pop(0)
-                args = ExecuteRunArgs(job_origin=origin, run_id=one_id, instance_ref=instance.get_ref(), set_exit_code_on_failure=True)
-                # this interpreter's dagster (a venv's bin folder need not be on PATH)
-                command = [sys.executable, "-m", "dagster", "api", "execute_run", serialize_value(args)]
-                running[one_id] = (symbol, subprocess.Popen(command, preexec_fn=_die_with_parent, stdout=subprocess.DEVNULL),
-                                   time.monotonic())
-            time.sleep(0.2)
-            for one_id, (symbol, process, began) in list(running.items()):
-                if process.poll() is None:
-                    continue
-                del running[one_id]
-                run = instance.get_run_by_id(one_id)
-                ok[one_id] = run is not None and run.status == dg.DagsterRunStatus.SUCCESS
-                progress.info(f"{symbol}: run {one_id[:8]} {'succeeded' if ok[one_id] else 'FAILED'} "
-                              f"in {time.monotonic() - began:.1f} s ({len(ok)}/{len(symbols)} runs)")
+        for worker in workers:
+            worker.start()
+        while len(ok) < len(ids):
+            try:
+                one_id, seconds = done.get(timeout=1.0)
+            except queues.Empty:
+                if not any(worker.is_alive() for worker in workers):
+                    break  # every worker ended (killed): the runs they had not finished stay unfinished
+                continue
+            run = instance.get_run_by_id(one_id)
+            ok[one_id] = run is not None and run.status == dg.DagsterRunStatus.SUCCESS
+            progress.info(f"{symbol_of[one_id]}: run {one_id[:8]} {'succeeded' if ok[one_id] else 'FAILED'} "
+                          f"in {seconds:.1f} s ({len(ok)}/{len(symbols)} runs)")
     finally:
-        for _, process, _ in running.values():
-            process.terminate()
+        for worker in workers:
+            worker.join(timeout=5 if len(ok) == len(ids) else 0)
+            if worker.is_alive():
+                worker.terminate()
     events = [entry.dagster_event for one_id in ids for entry in instance.all_logs(one_id) if entry.dagster_event is not None]
     return RunsResult(batch, ids, all(ok.get(i, False) for i in ids), events)
+
+
+def run_worker(todo, done) -> None:
+    """A run worker process: executes the queued runs one after another, each with Dagster's run worker
+    body, and reports (run id, seconds) for each; ends at a None."""
+    _die_with_parent()
+    import dagster as dg
+    from dagster._cli.api import _execute_run_command_body
+
+    warnings.filterwarnings("ignore")
+    instance = dg.DagsterInstance.get()
+    while (one_id := todo.get()) is not None:
+        began = time.monotonic()
+        try:
+            _execute_run_command_body(one_id, instance, lambda event: None, set_exit_code_on_failure=True)
+        finally:  # a run that raised is failed in storage by the body; the parent reads its status there
+            done.put((one_id, time.monotonic() - began))
 
 
 def _die_with_parent() -> None:

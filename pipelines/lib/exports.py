@@ -207,22 +207,43 @@ def _rows_in(path: Path) -> int | None:
     return None
 
 
+def _file_entry(folder: Path, path: Path) -> dict:
+    """A manifest entry of one file: its path in the day folder, SHA-256, size and row count."""
+    data = path.read_bytes()
+    return {"path": path.relative_to(folder).as_posix(), "sha256": hashlib.sha256(data).hexdigest(),
+            "bytes": len(data), "rows": _rows_in(path)}
+
+
 def write_manifest(root: Path, day: dt.date) -> Path:
     """manifest.json of a day folder: every file in it with SHA-256, size and row count.
 
     The runs of different symbols write into one day folder at once: each lists and writes the manifest
-    under an exclusive lock (`.manifest.lock`), so the last one to write has seen every finished file."""
+    under an exclusive lock (`.manifest.lock`), so the last one to write has seen every finished file.
+    A file whose size, modification time (ns) and inode are those recorded when it was last hashed
+    (`.manifest.cache.json`) keeps its entry: every symbol's export rewrites the day's manifest, and
+    hashing every symbol's files each time made a night's exports grow with the square of the symbols.
+    (Files are replaced by rename, so a rewritten file always has a new inode.)"""
     folder = day_dir(root, day)
     folder.mkdir(parents=True, exist_ok=True)
+    cache_path = folder / ".manifest.cache.json"
     with open(folder / ".manifest.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        files = []
+        try:
+            cache = json.loads(cache_path.read_text())
+        except (OSError, ValueError):
+            cache = {}  # none yet, or unreadable: hash every file
+        files, seen = [], {}
         for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "manifest.json" and not p.name.startswith(".")):
-            data = path.read_bytes()
-            files.append({"path": path.relative_to(folder).as_posix(), "sha256": hashlib.sha256(data).hexdigest(),
-                          "bytes": len(data), "rows": _rows_in(path)})
+            stat = path.stat()
+            stamp = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
+            known = cache.get(path.relative_to(folder).as_posix())
+            entry = known["entry"] if isinstance(known, dict) and known.get("stamp") == stamp else _file_entry(folder, path)
+            files.append(entry)
+            seen[entry["path"]] = {"stamp": stamp, "entry": entry}
         manifest = {"schema_version": SCHEMA_VERSION, "as_of": day.isoformat(), "files": files}
-        return write_atomic(folder / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
+        written = write_atomic(folder / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
+        write_atomic(cache_path, json.dumps(seen).encode())
+        return written
 
 
 def refresh_latest(root: Path, symbol: str, required: tuple[str, ...]) -> Path | None:

@@ -10,7 +10,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from pipelines.lib.exports import LEVEL_FILE_COLUMNS
+from pipelines.lib import exports as exports_lib
+from pipelines.lib.exports import LEVEL_FILE_COLUMNS, day_dir, write_atomic, write_manifest
 from pipelines.lib.paths import exports_root
 from tests.conftest import LEVEL_DAY
 from tests.pine.pine_static import problems
@@ -29,7 +30,30 @@ def exported(bundled_warehouse, tmp_path):
 
 
 def digests(root) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+    """Every published file's SHA-256 (not the dot-files the manifest keeps for itself: its lock and cache)."""
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.name.startswith(".")}
+
+
+def test_the_manifest_hashes_only_the_files_changed_since_it_was_last_written(tmp_path, monkeypatch):
+    """Every symbol's export rewrites its day's manifest: files unchanged since the last one keep their
+    entries (a night of N symbols hashed N² files); a rewritten file, even of the same size, is hashed again."""
+    day = dt.date(2026, 3, 5)
+    folder = day_dir(tmp_path, day)
+    for symbol in ("BTC", "ETH"):
+        write_atomic(folder / symbol / "levels.csv", b"price,usd\n1,2\n")
+    write_manifest(tmp_path, day)
+    hashed, entry = [], exports_lib._file_entry
+    monkeypatch.setattr(exports_lib, "_file_entry", lambda f, p: hashed.append(p.relative_to(f).as_posix()) or entry(f, p))
+    write_atomic(folder / "ETH" / "levels.csv", b"price,usd\n3,4\n")  # same size, new content
+    write_atomic(folder / "SOL" / "levels.csv", b"price,usd\n")
+    manifest = json.loads(write_manifest(tmp_path, day).read_text())
+    assert sorted(hashed) == ["ETH/levels.csv", "SOL/levels.csv"]
+    (folder / ".manifest.cache.json").unlink()  # from scratch: the same manifest
+    assert json.loads(write_manifest(tmp_path, day).read_text()) == manifest
+    listed = {f["path"]: (f["sha256"], f["rows"]) for f in manifest["files"]}
+    assert listed == {f"{s}/levels.csv": (hashlib.sha256((folder / s / "levels.csv").read_bytes()).hexdigest(), rows)
+                      for s, rows in (("BTC", 1), ("ETH", 1), ("SOL", 0))}
 
 
 def test_files_match_the_level_table_and_the_manifest(exported):
