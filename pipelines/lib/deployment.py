@@ -56,8 +56,9 @@ def executor_from_env() -> dg.ExecutorDefinition:
 def parallel_runs_from_env() -> int:
     """How many symbol runs `liqlevels run`/`demo` execute at once (`LIQLEVELS_PARALLEL_RUNS`, default 1).
 
-    Each run is one symbol's days in its own run worker process (Dagster's `dagster api execute_run`,
-    what its default run launcher starts), so runs of different symbols use different cores; their
+    Each run is one symbol's days, executed in one of that many run worker processes as Dagster's run
+    worker executes it (`dagster api execute_run`, what its default run launcher starts; the process is
+    kept for the worker's next run), so runs of different symbols use different cores; their
     steps execute with `LIQLEVELS_EXECUTOR`. More than one needs a lake (`LIQLEVELS_LAKE`): a DuckDB
     file takes one writer process."""
     value = os.environ.get("LIQLEVELS_PARALLEL_RUNS", "").strip() or "1"
