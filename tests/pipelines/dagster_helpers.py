@@ -67,19 +67,6 @@ def run_range(warehouse_file: Path, groups, start: dt.date, end: dt.date, symbol
     )
 
 
-def run_checks(warehouse_file: Path, groups, day: dt.date, symbol: str, instance: dg.DagsterInstance,
-               exports: Path | None = None) -> dg.ExecuteInProcessResult:
-    """A run of only the asset checks of `groups`' assets, for the one partition (day, symbol)."""
-    add_symbols(instance, [symbol])
-    return dg.materialize(
-        assets_in_group(*groups),
-        selection=dg.AssetSelection.all_asset_checks(),
-        resources=resources(warehouse_file, exports=exports),
-        instance=instance,
-        partition_key=str(partition_key(symbol, day)),
-    )
-
-
 def materialize_day(warehouse_file: Path, day: dt.date, groups=("ingest",), raise_on_error: bool = True,
                     symbols: list[str] | None = None, watchlist: Path = WATCHLIST, **kwargs) -> dg.ExecuteInProcessResult:
     """One day of `symbols` (all of the watchlist's by default) in one run."""
