@@ -188,8 +188,12 @@ class Lake:
     def path(self, table: str, values: tuple) -> str:
         return f"{self.root}/{table}/{LAYOUTS[table].relative(values)}"
 
-    def glob(self, table: str) -> str:
-        return f"{self.root}/{table}/" + "/".join("*" for _ in LAYOUTS[table].keys) + f"/{PART}"
+    def glob(self, table: str, fixed: dict[str, object] | None = None) -> str:
+        """The pattern of a table's partition files; `fixed` columns name their directory, the rest are `*`
+        (a day key is always `*`: its column holds timestamps, not the day)."""
+        fixed = fixed or {}
+        return f"{self.root}/{table}/" + "/".join(f"{name}={_path_value(fixed[column])}" if column in fixed and not day else "*"
+                                                  for name, column, day in LAYOUTS[table].keys) + f"/{PART}"
 
     def _exists(self, path: str) -> bool:
         return self.fs.exists(path) if self.is_s3 else os.path.exists(path)
@@ -285,8 +289,7 @@ class Lake:
         globs = []
         for symbol in scope:
             self._mark(table, symbol)
-            globs.append(f"{self.root}/{table}/" + "/".join(f"{name}={_path_value(symbol)}" if column == "symbol" else "*"
-                                                           for name, column, _ in layout.keys) + f"/{PART}")
+            globs.append(self.glob(table, {"symbol": symbol}))
         return globs
 
     def _mark(self, table: str, symbol: str) -> None:
@@ -418,10 +421,7 @@ class Lake:
     def _candidates(self, table: str, fixed: dict[str, object]) -> list[str]:
         """The stored partition files a delete's condition may reach: a top-level `column = ?` on a
         partition key fixes that directory (so a step reads its own partitions, not the whole table)."""
-        layout = LAYOUTS[table]
-        parts = [f"{name}={_path_value(fixed[column])}" if column in fixed and not day else "*"
-                 for name, column, day in layout.keys]
-        pattern = f"{self.root}/{table}/" + "/".join(parts) + f"/{PART}"
+        pattern = self.glob(table, fixed)
         found = self.fs.glob(pattern) if self.is_s3 else globmod.glob(pattern)
         return sorted(f"s3://{f}" if self.is_s3 and not f.startswith("s3://") else f for f in found
                       if f"={SCHEMA_KEY}" not in f)

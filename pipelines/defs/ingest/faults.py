@@ -17,6 +17,7 @@ import pandas as pd
 from pipelines.lib.exchanges.http import ExchangeError, PayloadShapeError, RateLimitStop
 from pipelines.lib.exchanges.live import LiveSource, to_normalized
 from pipelines.lib.warehouse import Partition, replace_in_transaction, replace_rejects
+from pipelines.lib.lake import ANY_SYMBOL
 
 STREAM_VENUES = ("binance", "bybit", "okx")
 
@@ -64,7 +65,7 @@ def record_stream_leftovers(con: duckdb.DuckDBPyConnection, source: LiveSource, 
                                [("ops.stream_gaps", gaps)])
         orphans = source.stream_orphans(venue, day)
         source_name = f"{venue}:landing liquidations/{venue}"
-        rejects = to_normalized(orphans, venue, "*", source_name, day).rejects
-        replace_rejects(con, Partition("liquidations", venue, "*", day), rejects, source_name)
+        rejects = to_normalized(orphans, venue, ANY_SYMBOL, source_name, day).rejects
+        replace_rejects(con, Partition("liquidations", venue, ANY_SYMBOL, day), rejects, source_name)
         written += len(rejects)
     return written
